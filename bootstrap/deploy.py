@@ -1,0 +1,156 @@
+"""deploy and rollback (DESIGN.md, "Commands"): apply configs, wait for RUNNING.
+
+Changes running programs only through supervisord's RPC: reloadConfig, then per
+group the finest change it allows (see rpcext.py). Files are install.py's work.
+"""
+
+import logging
+import sys
+import time
+import xmlrpc.client
+
+from bootstrap import instances, rpc
+from bootstrap.errors import EXIT_FAILED, BootstrapError
+
+log = logging.getLogger(__name__)
+
+FATAL_STATES = {"FATAL"}
+PROGRESS_EVERY = 1.0
+LOG_TAIL_BYTES = 1600
+
+
+class Changes:
+    """What applying a config did to one instance's programs."""
+
+    def __init__(self):
+        self.started, self.restarted, self.stopped, self.left = [], [], [], []
+
+    def summary(self):
+        parts = [f"{len(self.restarted)} restarted", f"{len(self.started)} added",
+                 f"{len(self.stopped)} removed"]
+        return ", ".join(parts)
+
+
+def apply_config(layout, instance, keep_groups=()):
+    """Make instance's supervisord run what its config file now says.
+
+    Unchanged programs keep running; changed ones restart; removed ones stop;
+    new ones start. Groups in keep_groups are left as they are.
+    """
+    proxy = rpc.server_proxy(layout, instance)
+    added, changed, removed = proxy.supervisor.reloadConfig()[0]
+    changes = Changes()
+    for group in removed:
+        _stop_group(proxy, group)
+        proxy.supervisor.removeProcessGroup(group)
+        changes.stopped.append(group)
+    for group in changed:
+        if group in keep_groups:
+            changes.left.append(group)
+            continue
+        diff = proxy.jaws.diffGroup(group)
+        for name in diff["changed"] + diff["removed"]:
+            _stop_process(proxy, f"{group}:{name}")
+        proxy.jaws.refreshGroup(group)
+        changes.restarted += [f"{group}:{n}" for n in diff["changed"]]
+        changes.stopped += [f"{group}:{n}" for n in diff["removed"]]
+        changes.started += [f"{group}:{n}" for n in diff["added"]]
+    for group in added:
+        proxy.supervisor.addProcessGroup(group)
+        changes.started.append(group)
+    log.info("instance %s: %s", instance, changes.summary())
+    return changes
+
+
+def _stop_group(proxy, group):
+    try:
+        proxy.supervisor.stopProcessGroup(group, True)
+    except xmlrpc.client.Fault as fault:
+        log.info("stopping group %s: %s", group, fault.faultString)
+
+
+def _stop_process(proxy, namespec):
+    try:
+        proxy.supervisor.stopProcess(namespec, True)
+    except xmlrpc.client.Fault as fault:
+        # NOT_RUNNING: already stopped, which is what we want.
+        if "NOT_RUNNING" not in fault.faultString:
+            raise
+
+
+def wait_running(layout, names, timeout, report=None):
+    """Wait until every autostart program of the named instances is RUNNING.
+
+    Raises BootstrapError naming each program that did not get there, with the
+    tail of its stdout and stderr logs.
+    """
+    report = report or _stderr
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    last_report = started
+    proxies = {name: rpc.server_proxy(layout, name) for name in names}
+    while True:
+        pending, failed = _pending(proxies)
+        if not pending:
+            return
+        now = time.monotonic()
+        if failed or now > deadline:
+            raise BootstrapError(_failure_text(proxies, pending, timeout, failed), EXIT_FAILED)
+        if now - last_report >= PROGRESS_EVERY:
+            waiting = ", ".join(f"{i}:{p['group']}:{p['name']} {p['statename']}"
+                                for i, p in pending)
+            report(f"waiting {now - started:.0f}s for RUNNING: {waiting}")
+            last_report = now
+        time.sleep(0.2)
+
+
+def _pending(proxies):
+    pending, failed = [], False
+    for name, proxy in proxies.items():
+        autostart = _autostart(proxy)
+        for info in proxy.supervisor.getAllProcessInfo():
+            spec = f"{info['group']}:{info['name']}"
+            if info["statename"] == "RUNNING" or not autostart.get(spec, True):
+                continue
+            pending.append((name, info))
+            failed = failed or info["statename"] in FATAL_STATES
+    return pending, failed
+
+
+def _autostart(proxy):
+    return {f"{c['group']}:{c['name']}": c["autostart"]
+            for c in proxy.supervisor.getAllConfigInfo()}
+
+
+def _failure_text(proxies, pending, timeout, failed):
+    lines = []
+    for instance, info in pending:
+        spec = f"{info['group']}:{info['name']}"
+        lines.append(f"program {spec} of instance {instance} is {info['statename']}"
+                     + ("" if failed else f" after {timeout}s")
+                     + (f" ({info['description']})" if info.get("description") else ""))
+        proxy = proxies[instance]
+        for stream, method in (("stdout", proxy.supervisor.tailProcessStdoutLog),
+                               ("stderr", proxy.supervisor.tailProcessStderrLog)):
+            lines.append(f"--- last lines of its {stream} ({info.get(stream + '_logfile')}):")
+            lines.append(_tail(method, spec))
+    head = "not every program is RUNNING: " + ", ".join(
+        f"{p['group']}:{p['name']} ({i})" for i, p in pending)
+    return head + "\n" + "\n".join(lines)
+
+
+def _tail(method, spec):
+    try:
+        text = method(spec, 0, LOG_TAIL_BYTES)[0]
+    except xmlrpc.client.Fault as fault:
+        return f"  ({fault.faultString})"
+    rows = text.splitlines()[-10:] if text else []
+    return "\n".join("  " + row for row in rows) if rows else "  (empty)"
+
+
+def _stderr(text):
+    print(text, file=sys.stderr)
+
+
+def ensure_up(site, layout, names, timeout):
+    instances.up(site, layout, names, timeout=timeout)

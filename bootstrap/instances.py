@@ -1,0 +1,160 @@
+"""up, down and waits (DESIGN.md, "Commands"): the life of each supervisord.
+
+Starts supervisord only through the bin/supervisord launcher, with the allow-listed
+environment; cleans a stale pid file and socket only when their process is gone.
+"""
+
+import errno
+import logging
+import os
+import sys
+import time
+
+from bootstrap import proc, rpc
+from bootstrap.errors import EXIT_FAILED, BootstrapError
+from bootstrap.sitefile import current_user
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 60
+POLL = 0.1
+
+
+def read_pid(layout, instance):
+    """Return the pid in instance's pid file, or None."""
+    try:
+        with open(str(layout.pidfile(instance))) as fh:
+            return int(fh.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def owner_mismatch(site, instance):
+    """Return the account that must start instance, if it is not this one."""
+    user = site["instances"][instance]["user"]
+    me = current_user()
+    if os.geteuid() == 0 or user == me:
+        return None
+    return user
+
+
+def clear_stale(layout, instance):
+    """Remove the pid file and socket of a supervisord that is gone."""
+    pid = read_pid(layout, instance)
+    if pid_alive(pid):
+        return False
+    for path in (layout.pidfile(instance), layout.socket(instance)):
+        try:
+            os.unlink(str(path))
+            log.info("removed stale %s", path)
+        except FileNotFoundError:
+            pass
+    return True
+
+
+def up(site, layout, names, timeout=START_TIMEOUT, report=None):
+    """Start each named instance that does not answer; wait until it answers.
+
+    Returns the list of instances started. An instance that belongs to another
+    account is not started; report gets the command that account must run.
+    """
+    report = report or _stderr
+    started = []
+    for name in names:
+        if rpc.is_answering(layout, name):
+            report(f"{name}: already running (pid {read_pid(layout, name)})")
+            continue
+        owner = owner_mismatch(site, name)
+        if owner is not None:
+            raise BootstrapError(
+                f"instance {name} runs as account {owner}; as {owner}, run: "
+                f"{layout.launcher('jaws-bootstrap')} --install-dir {layout.root} up {name}")
+        start_supervisord(layout, name)
+        started.append(name)
+    for name in started:
+        wait_answering(layout, name, timeout)
+        report(f"{name}: started (pid {read_pid(layout, name)})")
+    return started
+
+
+def start_supervisord(layout, instance):
+    """Start instance's supervisord, which daemonises itself."""
+    clear_stale(layout, instance)
+    argv = [sys.executable, "-I", layout.launcher("supervisord"),
+            "-c", layout.config(instance)]
+    # supervisord forks and its first process exits once the daemon is on its way.
+    result = proc.run(argv, timeout=START_TIMEOUT, env=proc.clean_environment(),
+                      check=False, cwd=str(layout.root))
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise BootstrapError(f"supervisord of instance {instance} did not start: "
+                             f"{detail[-1] if detail else 'exit status %d' % result.returncode}")
+
+
+def wait_answering(layout, instance, timeout):
+    deadline = time.monotonic() + timeout
+    while not rpc.is_answering(layout, instance):
+        if time.monotonic() > deadline:
+            raise BootstrapError(f"supervisord of instance {instance} does not answer on "
+                                 f"{layout.socket(instance)} after {timeout}s; see "
+                                 f"{layout.logfile(instance)}\n{tail_file(layout.logfile(instance))}")
+        time.sleep(POLL)
+
+
+def down(layout, names, timeout=START_TIMEOUT, report=None):
+    """Shut each named instance down and wait until its supervisord is gone."""
+    report = report or _stderr
+    stopping = {}
+    for name in names:
+        pid = read_pid(layout, name)
+        if not rpc.is_answering(layout, name):
+            clear_stale(layout, name)
+            report(f"{name}: not running")
+            continue
+        rpc.server_proxy(layout, name).supervisor.shutdown()
+        stopping[name] = pid
+    deadline = time.monotonic() + timeout
+    for name, pid in stopping.items():
+        while pid_alive(pid) and not _reaped(pid):
+            if time.monotonic() > deadline:
+                raise BootstrapError(f"supervisord of instance {name} (pid {pid}) is still "
+                                     f"running {timeout}s after shutdown", EXIT_FAILED)
+            time.sleep(POLL)
+        report(f"{name}: stopped")
+    return list(stopping)
+
+
+def _reaped(pid):
+    # A supervisord we started ourselves in this process would linger as a zombie.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == pid
+
+
+def tail_file(path, lines=10):
+    """Return the last lines of a text file, or a note that there is none."""
+    try:
+        with open(str(path), "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 8192))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return f"  ({path}: no such file)"
+    return "\n".join("  " + line for line in data.splitlines()[-lines:])
+
+
+def _stderr(text):
+    print(text, file=sys.stderr)

@@ -1,0 +1,39 @@
+"""Entry points of the bin/ launchers that init writes (DESIGN.md, "On the host").
+
+Each runs from an unpacked build with no .pyz present; it only prepares imports.
+"""
+
+import sys
+
+from bootstrap import pkgshim
+
+
+def supervisord():
+    pkgshim.install()
+    from supervisor.supervisord import main
+
+    return main()
+
+
+def supervisorctl():
+    pkgshim.install()
+    from supervisor.supervisorctl import main
+
+    return main()
+
+
+def tool():
+    from bootstrap.cli import main
+
+    return main()
+
+
+def standin():
+    import runpy
+
+    from bootstrap import bundle
+
+    path = bundle.package_root() / "bootstrap" / "payload" / "standin" / "service.py"
+    sys.argv[0] = "jaws-standin"
+    runpy.run_path(str(path), run_name="__main__")
+    return 0

@@ -1,0 +1,165 @@
+"""Templates to configs (DESIGN.md, "The site file"): one supervisord config per instance.
+
+Pure text work plus the check with supervisor's own parser; writing the files in
+place is install.py's work.
+"""
+
+import os
+import shlex
+import string
+
+from bootstrap import bundle
+from bootstrap.errors import EXIT_USAGE, BootstrapError
+
+RUNNER_PROGRAM = "gitlab-runner"
+RUNNER_STOPSIGNAL = "QUIT"
+
+
+def render_instance(site, name, layout, key):
+    """Return the text of supervisord-<name>.conf for instance name of site."""
+    table = site["instances"][name]
+    template = string.Template(bundle.read_payload_text("templates/supervisord.conf"))
+    values = {
+        "instance": name,
+        "deployment": site["deployment"],
+        "socket": layout.socket(name),
+        "chown": _chown_line(table),
+        "username": name,
+        "password": key,
+        "inet": _inet_section(table, name, key),
+        "logfile": layout.logfile(name),
+        "pidfile": layout.pidfile(name),
+        "childlogdir": layout.program_logs(name),
+        "directory": layout.root,
+        "identifier": f"jaws-{site['deployment']}-{name}",
+        "user": _user_line(table),
+        "programs": _programs(site, name, layout),
+    }
+    # Section builders escape their own values; their line breaks are structure.
+    built = ("chown", "inet", "user", "programs")
+    escaped = {k: v if k in built else _escape(str(v), k) for k, v in values.items()}
+    return template.substitute(escaped)
+
+
+def _chown_line(table):
+    if os.getuid() != 0:
+        # Only root may give the socket away; otherwise the account's own group
+        # set decides, and chmod 0770 keeps everyone else out.
+        return ""
+    owner = _escape(f"{table['user']}:{table['control_group']}", "chown")
+    return f"chown={owner}\n"
+
+
+def _user_line(table):
+    return f"user={_escape(table['user'], 'user')}\n" if os.getuid() == 0 else ""
+
+
+def _inet_section(table, name, key):
+    if not table.get("inet"):
+        return ""
+    return (f"\n[inet_http_server]\nport={_escape(table['inet'], 'inet')}\n"
+            f"username={name}\npassword={key}\n")
+
+
+def _programs(site, name, layout):
+    table = site["instances"][name]
+    sections = []
+    for group, members in table["groups"].items():
+        sections.append(f"\n[group:{group}]\nprograms={','.join(members)}\n")
+    for prog, options in table["programs"].items():
+        sections.append(_program_section(prog, options, name, layout))
+    runner = site.get("runner")
+    if runner and runner["supervised"] and runner["instance"] == name:
+        sections.append(_program_section(RUNNER_PROGRAM, runner_options(runner), name, layout))
+    return "".join(sections)
+
+
+def runner_options(runner):
+    """Return the [program:gitlab-runner] options for a supervised runner."""
+    command = [runner["command"], "run", "--config", runner["config"],
+               "--working-directory", runner["working_directory"]]
+    return {
+        "command": command,
+        "directory": runner["working_directory"],
+        "environment": runner["environment"],
+        # The runner drains its jobs only on SIGQUIT; SIGTERM aborts them.
+        "stopsignal": RUNNER_STOPSIGNAL,
+        "stopwaitsecs": runner["stopwaitsecs"],
+        "stopasgroup": False,
+        "killasgroup": True,
+        "autorestart": True,
+        "startsecs": 2,
+    }
+
+
+def program_defaults(prog, instance, layout):
+    return {
+        "stdout_logfile": str(layout.program_logs(instance) / f"{prog}.log"),
+        "stderr_logfile": str(layout.program_logs(instance) / f"{prog}.err.log"),
+        "directory": str(layout.root),
+    }
+
+
+def _program_section(prog, options, instance, layout):
+    merged = program_defaults(prog, instance, layout)
+    merged.update(options)
+    lines = [f"\n[program:{prog}]"]
+    for key, value in merged.items():
+        lines.append(f"{key}={format_option(key, value, prog)}")
+    return "\n".join(lines) + "\n"
+
+
+def format_option(key, value, prog):
+    """Return value as supervisord reads it back: quoted, with % escaped."""
+    where = f"program {prog}, {key}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if key == "command" and isinstance(value, list):
+        return _escape(" ".join(shlex.quote(part) for part in value), where)
+    if key == "exitcodes" and isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if key == "environment":
+        return ",".join(f"{var}={_quote_env(str(text), where, var)}"
+                        for var, text in value.items())
+    return _escape(str(value), where)
+
+
+def _quote_env(text, where, var):
+    # supervisor splits environment= with a non-POSIX shlex and strips quote
+    # characters from both ends: a value may hold one kind of quote, not both,
+    # and may not start or end with one.
+    if text[:1] in "'\"" and text or text[-1:] in "'\"" and text:
+        raise BootstrapError(f"{where}: {var} may not start or end with a quote "
+                             "character; supervisord would drop it", EXIT_USAGE)
+    if '"' not in text:
+        quoted = f'"{text}"'
+    elif "'" not in text:
+        quoted = f"'{text}'"
+    else:
+        raise BootstrapError(f"{where}: {var} holds both ' and \"; supervisord cannot "
+                             "read such a value", EXIT_USAGE)
+    return _escape(quoted, where)
+
+
+def _escape(text, where):
+    if "\n" in text or "\r" in text:
+        raise BootstrapError(f"{where}: a value may not hold a line break", EXIT_USAGE)
+    return text.replace("%", "%%")
+
+
+def check_config(path):
+    """Parse path with supervisor's own config parser; raise BootstrapError if it fails.
+
+    supervisor must be importable (install.activate).
+    """
+    from supervisor.options import ServerOptions
+
+    options = ServerOptions()
+    options.configfile = str(path)
+    try:
+        options.process_config(do_usage=False)
+    except ValueError as exc:
+        raise BootstrapError(f"{path}: supervisord rejects the config: {exc}",
+                             EXIT_USAGE) from None
