@@ -6,18 +6,19 @@ wheels, and prints the file's size and sha256. Two builds of one tree give the
 same bytes.
 """
 
+import argparse
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 VENV = BUILD / "venv"
-STAGING = BUILD / "staging"
 TARGET = HERE / "dist" / "jaws-bootstrap.pyz"
 
 SHIV = "shiv==1.0.8"
@@ -66,22 +67,20 @@ def ensure_build_env():
     os.execv(str(python), [str(python), str(Path(__file__).resolve())] + sys.argv[1:])
 
 
-def stage():
-    """Fill build/staging with the site-packages that the .pyz carries."""
-    shutil.rmtree(str(STAGING), ignore_errors=True)
-    STAGING.mkdir(parents=True)
-    requirements = BUILD / "requirements.txt"
+def stage(staging):
+    """Fill staging with the site-packages that the .pyz carries."""
+    requirements = staging.parent / "requirements.txt"
     requirements.write_text(REQUIREMENTS)
     run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
          "--no-deps", "--no-compile", "--only-binary", ":all:", "--require-hashes",
-         "--target", STAGING, "-r", requirements])
+         "--target", staging, "-r", requirements])
     for name in DROPPED:
-        shutil.rmtree(str(STAGING / name), ignore_errors=True)
+        shutil.rmtree(str(staging / name), ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(str(HERE / "bootstrap"), str(STAGING / "bootstrap"), ignore=ignore)
-    shutil.copytree(str(HERE / "payload"), str(STAGING / "bootstrap" / "payload"),
+    shutil.copytree(str(HERE / "bootstrap"), str(staging / "bootstrap"), ignore=ignore)
+    shutil.copytree(str(HERE / "payload"), str(staging / "bootstrap" / "payload"),
                     ignore=ignore)
-    normalise(STAGING)
+    normalise(staging)
 
 
 def normalise(root):
@@ -96,7 +95,7 @@ def normalise(root):
         os.chmod(str(path), 0o755 if path.is_dir() else 0o644)
 
 
-def make_archive():
+def make_archive(staging, target):
     from shiv import builder
     from shiv.__version__ import __version__ as shiv_version
     from shiv.bootstrap.environment import Environment
@@ -109,22 +108,28 @@ def make_archive():
                       entry_point="bootstrap.cli:main", compile_pyc=False,
                       reproducible=True)
     builder.MAIN_TEMPLATE = MAIN_TEMPLATE
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    tmp = TARGET.with_name(TARGET.name + ".tmp")
-    builder.create_archive([STAGING], tmp, INTERPRETER, "bootstrap.cli:main", env,
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    builder.create_archive([staging], tmp, INTERPRETER, "bootstrap.cli:main", env,
                            compressed=True)
-    os.replace(str(tmp), str(TARGET))
+    os.replace(str(tmp), str(target))
     return env.build_id
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=TARGET,
+                        help=f"where to write the .pyz (default {TARGET.relative_to(HERE)})")
+    args = parser.parse_args()
     ensure_build_env()
-    stage()
-    build_id = make_archive()
-    digest = hashlib.sha256(TARGET.read_bytes()).hexdigest()
-    size = TARGET.stat().st_size
-    print(f"{TARGET.relative_to(HERE)}: {size} bytes, sha256 {digest}, "
-          f"build id {build_id[:16]}")
+    with tempfile.TemporaryDirectory(prefix="jaws-build-") as tmp:
+        staging = Path(tmp) / "site-packages"
+        staging.mkdir()
+        stage(staging)
+        build_id = make_archive(staging, args.output.resolve())
+    digest = hashlib.sha256(args.output.read_bytes()).hexdigest()
+    size = args.output.stat().st_size
+    print(f"{args.output}: {size} bytes, sha256 {digest}, build id {build_id[:16]}")
     return 0
 
 

@@ -74,13 +74,13 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def pyz():
-    """Build dist/jaws-bootstrap.pyz once per run and return its path."""
-    if not os.environ.get("JAWS_TEST_NO_BUILD"):
-        subprocess.run([sys.executable, str(ROOT / "build.py")], check=True,
-                       stdout=subprocess.DEVNULL, timeout=600)
-    assert PYZ.is_file()
-    return PYZ
+def pyz(tmp_path_factory):
+    """Build the .pyz from this tree once per run, into a private directory."""
+    target = tmp_path_factory.mktemp("pyz") / "jaws-bootstrap.pyz"
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "--output", str(target)],
+                   check=True, stdout=subprocess.DEVNULL, timeout=600)
+    assert target.is_file()
+    return target
 
 
 def pid_alive(pid):
