@@ -3,12 +3,15 @@
 Each runs from an unpacked build with no .pyz present; it only prepares imports.
 """
 
+import os
 import sys
 
 from bootstrap import pkgshim
 
 
 def supervisord():
+    # supervisord opens its own log before it applies the config's umask.
+    os.umask(0o027)
     pkgshim.install()
     from supervisor.supervisord import main
 

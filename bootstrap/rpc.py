@@ -23,6 +23,9 @@ def server_proxy(layout, instance, key=None):
     """Return an XML-RPC proxy for instance, talking over its unix socket."""
     import xmlrpc.client
 
+    from bootstrap import pkgshim
+
+    pkgshim.install()
     from supervisor.xmlrpc import SupervisorTransport
 
     key = read_key(layout, instance) if key is None else key
