@@ -4,15 +4,17 @@ Pure: reads the site file and the account database, writes nothing. Every proble
 is one BootstrapError with status 2 naming the file and the key.
 """
 
-import difflib
 import grp
 import os
 import pwd
 import re
 
 from bootstrap import bundle
-from bootstrap.errors import EXIT_USAGE, BootstrapError
 from bootstrap.paths import default_install_dir
+from bootstrap.sitecheck import (
+    PROGRAM_OPTIONS, check_command, check_environment, check_inet, check_keys,
+    check_name, check_option, check_type, fail,
+)
 
 DEFAULT_SITE = "sites/default.toml"
 EXAMPLE_SITE = "sites/example.toml"
@@ -22,6 +24,11 @@ INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # supervisor splits names on ":" and lists on ","; keep to characters that survive
 # a shell, a file name and supervisorctl's parser alike.
 PROGRAM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RULE = ("may hold only letters, digits, '.', '_' and '-', starting with a letter "
+             "or digit (supervisor reserves ':' and ',')")
+# What useradd and groupadd accept, and nothing that could end a config line.
+ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$")
+ACCOUNT_RULE = "is not a valid account name"
 PLACEHOLDERS = ("deployment", "install_dir", "user", "python")
 
 TOP_KEYS = {"deployment", "install_dir", "instances", "runner"}
@@ -31,30 +38,11 @@ RUNNER_KEYS = {
     "instance", "stopwaitsecs", "user",
 }
 
-INT_OPTIONS = {
-    "numprocs", "numprocs_start", "priority", "startsecs", "startretries",
-    "stopwaitsecs", "stdout_logfile_backups", "stderr_logfile_backups",
-}
-BOOL_OPTIONS = {
-    "autostart", "stopasgroup", "killasgroup", "redirect_stderr",
-    "stdout_events_enabled", "stderr_events_enabled", "stdout_syslog", "stderr_syslog",
-}
-STR_OPTIONS = {
-    "process_name", "stopsignal", "user", "stdout_logfile", "stderr_logfile",
-    "directory", "umask", "serverurl",
-}
-SIZE_OPTIONS = {
-    "stdout_logfile_maxbytes", "stderr_logfile_maxbytes",
-    "stdout_capture_maxbytes", "stderr_capture_maxbytes",
-}
-PROGRAM_OPTIONS = (
-    {"command", "autorestart", "exitcodes", "environment"}
-    | INT_OPTIONS | BOOL_OPTIONS | STR_OPTIONS | SIZE_OPTIONS
-)
-
-
-def _fail(where, message):
-    return BootstrapError(f"{where}: {message}", EXIT_USAGE)
+_fail = fail
+# The runner's checks below use these spellings.
+_check_type = check_type
+_check_keys = check_keys
+_WHERE_RE = re.compile(r"\s*\((at line (\d+), column (\d+)|at end of document)\)\s*$")
 
 
 def parse_toml(text, source):
@@ -67,7 +55,20 @@ def parse_toml(text, source):
     try:
         return toml.loads(text)
     except toml.TOMLDecodeError as exc:
-        raise _fail(source, f"not valid TOML: {exc}") from None
+        raise _fail(f"{source}{_syntax_where(str(exc), text)}",
+                    f"not valid TOML: {_WHERE_RE.sub('', str(exc))}") from None
+
+
+def _syntax_where(message, text):
+    """Return ", line L, column C" from a TOML parser's message, or nothing."""
+    found = _WHERE_RE.search(message)
+    if not found:
+        return ""
+    if found.group(2):
+        return f", line {found.group(2)}, column {found.group(3)}"
+    # Errors at the end of the text name no position; the end is one.
+    lines = text.splitlines() or [""]
+    return f", line {len(lines)}, column {len(lines[-1]) + 1}"
 
 
 def read_site_text(config=None, example=False):
@@ -99,21 +100,25 @@ def resolve_site(raw, source, deployment=None, install_dir=None):
     deployment and install_dir override the file's values. Placeholders are
     expanded, defaults filled in, every program belongs to exactly one group.
     """
-    _check_keys(raw, TOP_KEYS, source, "")
+    check_keys(raw, TOP_KEYS, source, "")
     name = deployment if deployment is not None else raw.get("deployment", "default")
-    _check_type(name, str, source, "deployment")
-    if not DEPLOYMENT_RE.match(name):
-        raise _fail(source, f'deployment: "{name}" must match [a-z0-9][a-z0-9-]*')
+    check_type(name, str, source, "deployment")
+    check_name(name, DEPLOYMENT_RE, source, "deployment", "deployment",
+               "must match [a-z0-9][a-z0-9-]*")
 
     target = install_dir if install_dir is not None else raw.get("install_dir")
     if target is None:
         target = default_install_dir(name)
-    _check_type(target, str, source, "install_dir")
+    check_type(target, str, source, "install_dir")
+    if not target.strip():
+        raise _fail(source, "install_dir: must not be empty")
     target = os.path.abspath(_expand(target, {"deployment": name}))
 
     site = {"deployment": name, "install_dir": target, "instances": {}, "runner": None}
     instances = raw.get("instances")
-    if not isinstance(instances, dict) or not instances:
+    if instances is not None:
+        check_type(instances, dict, source, "instances")
+    if not instances:
         raise _fail(source, "instances: at least one [instances.NAME] table is required")
     for inst_name, table in instances.items():
         site["instances"][inst_name] = _resolve_instance(inst_name, table, site, source)
@@ -126,25 +131,30 @@ def resolve_site(raw, source, deployment=None, install_dir=None):
 
 def _resolve_instance(name, table, site, source):
     where = f"instances.{name}"
-    if not INSTANCE_RE.match(name):
-        raise _fail(source, f'{where}: instance name "{name}" must match [a-z0-9][a-z0-9_-]*')
-    _check_type(table, dict, source, where)
-    _check_keys(table, INSTANCE_KEYS, source, where + ".")
+    check_name(name, INSTANCE_RE, source, where, "instance", "must match [a-z0-9][a-z0-9_-]*")
+    check_type(table, dict, source, where)
+    check_keys(table, INSTANCE_KEYS, source, where + ".")
 
     user = table.get("user", current_user())
-    _check_type(user, str, source, where + ".user")
-    group = table.get("control_group", primary_group(user, source, where + ".user"))
-    _check_type(group, str, source, where + ".control_group")
+    check_type(user, str, source, where + ".user")
+    check_name(user, ACCOUNT_RE, source, where + ".user", "account", ACCOUNT_RULE)
+    if "control_group" in table:
+        group = table["control_group"]
+        check_type(group, str, source, where + ".control_group")
+        check_name(group, ACCOUNT_RE, source, where + ".control_group", "group",
+                   ACCOUNT_RULE)
+    else:
+        group = primary_group(user, source, where + ".user")
+    allow_remote = table.get("allow_remote", False)
+    check_type(allow_remote, bool, source, where + ".allow_remote")
     inet = table.get("inet")
     if inet is not None:
-        _check_type(inet, str, source, where + ".inet")
-    allow_remote = table.get("allow_remote", False)
-    _check_type(allow_remote, bool, source, where + ".allow_remote")
+        check_inet(inet, allow_remote, source, where + ".inet")
 
     values = {"deployment": site["deployment"], "install_dir": site["install_dir"],
               "user": user}
     programs = table.get("programs", {})
-    _check_type(programs, dict, source, where + ".programs")
+    check_type(programs, dict, source, where + ".programs")
     resolved = {}
     for prog, options in programs.items():
         resolved[prog] = _resolve_program(prog, options, values, source, where)
@@ -156,64 +166,32 @@ def _resolve_instance(name, table, site, source):
 
 def _resolve_program(name, options, values, source, where):
     where = f"{where}.programs.{name}"
-    if not PROGRAM_RE.match(name):
-        raise _fail(source, f'{where}: program name "{name}" may hold only letters, '
-                            "digits, '.', '_' and '-', starting with a letter or digit")
-    _check_type(options, dict, source, where)
-    _check_keys(options, PROGRAM_OPTIONS, source, where + ".")
+    check_name(name, PROGRAM_RE, source, where, "program", NAME_RULE)
+    check_type(options, dict, source, where)
+    check_keys(options, PROGRAM_OPTIONS, source, where + ".")
     if "command" not in options:
         raise _fail(source, f"{where}.command: every program needs a command")
 
     resolved = {}
     for key, value in options.items():
-        _check_option(key, value, source, f"{where}.{key}")
+        check_option(key, value, source, f"{where}.{key}")
         resolved[key] = _expand_value(value, values)
-    command = resolved["command"]
-    if (isinstance(command, str) and not command.strip()) or command == []:
-        raise _fail(source, f"{where}.command: the command is empty")
+    # A placeholder may expand to nothing, so look again once expanded.
+    check_command(resolved["command"], source, f"{where}.command")
     return resolved
-
-
-def _check_option(key, value, source, where):
-    if key in INT_OPTIONS:
-        _check_type(value, int, source, where)
-    elif key in BOOL_OPTIONS:
-        _check_type(value, bool, source, where)
-    elif key in STR_OPTIONS:
-        _check_type(value, str, source, where)
-    elif key in SIZE_OPTIONS:
-        _check_type(value, (str, int), source, where)
-    elif key == "command":
-        _check_type(value, (str, list), source, where)
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-            raise _fail(source, f"{where}: a command list must hold only strings")
-    elif key == "autorestart":
-        _check_type(value, (str, bool), source, where)
-    elif key == "exitcodes":
-        _check_type(value, (str, list, int), source, where)
-    elif key == "environment":
-        check_environment(value, source, where)
-
-
-def check_environment(value, source, where):
-    _check_type(value, dict, source, where)
-    for var, text in value.items():
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", var):
-            raise _fail(source, f'{where}: "{var}" is not a valid variable name')
-        _check_type(text, (str, int), source, f"{where}.{var}")
 
 
 def _resolve_groups(groups, programs, site, source, where):
     if groups is None:
         return {f"jaws-{site['deployment']}": sorted(programs)} if programs else {}
-    _check_type(groups, dict, source, where + ".groups")
+    check_type(groups, dict, source, where + ".groups")
     placed = {}
     for gname, members in groups.items():
         gwhere = f"{where}.groups.{gname}"
-        if not PROGRAM_RE.match(gname):
-            raise _fail(source, f'{gwhere}: group name "{gname}" is not a valid name')
-        _check_type(members, list, source, gwhere)
-        for member in members:
+        check_name(gname, PROGRAM_RE, source, gwhere, "group", NAME_RULE)
+        check_type(members, list, source, gwhere)
+        for i, member in enumerate(members):
+            check_type(member, str, source, f"{gwhere}[{i}]")
             if member not in programs:
                 raise _fail(source, f'{gwhere}: no program "{member}" in {where}.programs')
             if member in placed:
@@ -228,8 +206,11 @@ def _resolve_groups(groups, programs, site, source, where):
 
 def _resolve_runner(table, site, source):
     where = "runner"
-    _check_type(table, dict, source, where)
-    _check_keys(table, RUNNER_KEYS, source, where + ".")
+    check_type(table, dict, source, where)
+    check_keys(table, RUNNER_KEYS, source, where + ".")
+    if "user" in table:
+        raise _fail(source, f"{where}.user: the runner runs as the account of its instance; "
+                            "set instances.NAME.user instead")
     for key in ("command", "config"):
         if key not in table:
             raise _fail(source, f"{where}.{key}: the runner needs its {key}")
@@ -244,9 +225,9 @@ def _resolve_runner(table, site, source):
         "stopwaitsecs": table.get("stopwaitsecs", 3600),
     }
     for key in ("command", "config", "working_directory", "instance"):
-        _check_type(runner[key], str, source, f"{where}.{key}")
-    _check_type(runner["supervised"], bool, source, f"{where}.supervised")
-    _check_type(runner["stopwaitsecs"], int, source, f"{where}.stopwaitsecs")
+        check_type(runner[key], str, source, f"{where}.{key}")
+    check_type(runner["supervised"], bool, source, f"{where}.supervised")
+    check_type(runner["stopwaitsecs"], int, source, f"{where}.stopwaitsecs")
     check_environment(runner["environment"], source, f"{where}.environment")
     if runner["instance"] not in site["instances"]:
         raise _fail(source, f'{where}.instance: no instance "{runner["instance"]}"')
@@ -254,7 +235,30 @@ def _resolve_runner(table, site, source):
     user = site["instances"][runner["instance"]]["user"]
     values = {"deployment": site["deployment"], "install_dir": site["install_dir"],
               "user": user}
-    return _expand_value(runner, values)
+    runner = _expand_value(runner, values)
+    _check_runner_values(runner, site, source)
+    return runner
+
+
+def _check_runner_values(runner, site, source):
+    command = runner["command"]
+    if not command.strip():
+        raise _fail(source, "runner.command: the command is empty")
+    if "/" in command and not os.path.isabs(command):
+        raise _fail(source, f'runner.command: "{command}" must be an absolute path '
+                            "or a bare name found on PATH")
+    # gitlab-runner resolves both against its own working directory; a relative
+    # path would mean something different for each way it is started.
+    for key in ("config", "working_directory"):
+        if not os.path.isabs(runner[key]):
+            raise _fail(source, f'runner.{key}: "{runner[key]}" must be an absolute path')
+    if runner["stopwaitsecs"] < 1:
+        raise _fail(source, "runner.stopwaitsecs: must be at least 1 second")
+    table = site["instances"][runner["instance"]]
+    if runner["supervised"] and ("gitlab-runner" in table["programs"]
+                                 or "gitlab-runner" in table["groups"]):
+        raise _fail(source, f"instances.{runner['instance']}: the name gitlab-runner is "
+                            "taken by the supervised runner; rename that program or group")
 
 
 def _check_programs_unique(site, source):
@@ -265,37 +269,6 @@ def _check_programs_unique(site, source):
                 raise _fail(source, f'instances.{inst}.programs.{prog}: program "{prog}" '
                                     f"is also defined in instances.{seen[prog]}")
             seen[prog] = inst
-
-
-def _check_keys(table, known, source, prefix):
-    for key in table:
-        if key in known:
-            continue
-        hint = difflib.get_close_matches(key, sorted(known), n=1)
-        also = f'; did you mean "{hint[0]}"?' if hint else ""
-        raise _fail(source, f'{prefix}{key}: unknown key{also}')
-
-
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a table",
-               list: "an array"}
-
-
-def _check_type(value, types, source, where):
-    if not isinstance(types, tuple):
-        types = (types,)
-    # TOML booleans are ints to Python; an int option must not take true/false.
-    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-    if not ok:
-        wanted = " or ".join(_TYPE_NAMES[t] for t in types)
-        raise _fail(source, f"{where}: must be {wanted}, not {_describe(value)}")
-
-
-def _describe(value):
-    for kind, name in ((bool, "true or false"), (int, "an integer"), (str, "a string"),
-                       (dict, "a table"), (list, "an array")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
 
 
 def _expand(text, values):
