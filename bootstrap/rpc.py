@@ -3,8 +3,6 @@
 Never starts or stops supervisord itself; that is instances.py.
 """
 
-import socket
-
 from bootstrap.errors import EXIT_UNREACHABLE, BootstrapError
 
 
@@ -34,18 +32,18 @@ def server_proxy(layout, instance, key=None):
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
 
-UNREACHABLE_ERRORS = (socket.error, OSError)
+def unreachable_errors():
+    """Return the exceptions that mean "this supervisord does not answer"."""
+    import http.client
+    import xmlrpc.client
+
+    return (OSError, http.client.HTTPException, xmlrpc.client.Error, BootstrapError)
 
 
 def is_answering(layout, instance, key=None):
     """Return True if instance's supervisord answers getState as RUNNING."""
     try:
-        proxy = server_proxy(layout, instance, key)
-        state = proxy.supervisor.getState()
-    except BootstrapError:
-        return False
-    except Exception as exc:  # noqa: BLE001 - any transport or protocol failure means no
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+        state = server_proxy(layout, instance, key).supervisor.getState()
+    except unreachable_errors():
         return False
     return state.get("statename") == "RUNNING"
