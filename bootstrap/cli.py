@@ -97,19 +97,36 @@ def cmd_down(args):
 
 
 def cmd_deploy(args):
-    from bootstrap import deploy, install, instances
+    from bootstrap import deploy
 
     site = Context(args).site_from_file()
-    layout, changed = install.init(site)
-    names = list(site["instances"])
-    started = instances.up(site, layout, names, timeout=args.timeout)
-    for name in names:
-        if name not in started:
-            changes = deploy.apply_config(layout, name)
-            print(f"{name}: {changes.summary()}", file=sys.stderr)
-    deploy.wait_running(layout, names, args.timeout)
+    layout = deploy.deploy(site, args.timeout, restart_supervisors=args.restart_supervisors)
     print(f"deployed {site['deployment']} in {layout.root}: every program RUNNING",
           file=sys.stderr)
+    return 0
+
+
+def cmd_rollback(args):
+    from bootstrap import deploy
+
+    _, layout = Context(args).installed()
+    site = deploy.rollback(layout, args.timeout)
+    print(f"rolled {site['deployment']} in {layout.root} back to the previous configs: "
+          "every program RUNNING", file=sys.stderr)
+    return 0
+
+
+def cmd_boot_entry(args):
+    from bootstrap import boot
+
+    _, layout = Context(args).installed()
+    line = boot.entry_line(layout)
+    if args.install:
+        added = boot.install_entry(layout)
+        print(("added to" if added else "already in") + " the crontab: " + line,
+              file=sys.stderr)
+    else:
+        print(line)
     return 0
 
 
@@ -117,7 +134,84 @@ def cmd_status(args):
     from bootstrap import mirror
 
     site, layout = Context(args).installed()
-    return mirror.status(layout, instance_names(site, args.instance))
+    return mirror.status(layout, instance_names(site, args.instance), args.args, site=site,
+                         as_json=args.json)
+
+
+def cmd_mirror(args):
+    from bootstrap import mirror
+
+    site, layout = Context(args).installed()
+    extra = ["-f"] if getattr(args, "follow", False) else []
+    return mirror.run_verb(site, layout, instance_names(site, args.instance), args.verb,
+                           extra + args.args)
+
+
+def cmd_ctl(args):
+    from bootstrap import mirror
+
+    site, layout = Context(args).installed()
+    name = instance_names(site, args.instance)[0]
+    return mirror.ctl(layout, name, args.args)
+
+
+def cmd_runner_run(args):
+    from bootstrap import runner
+    from bootstrap.paths import Layout
+
+    ctx = Context(args)
+    site = ctx.site_from_file() if ctx.has_site_file() else ctx.installed()[0]
+    return runner.run(site, Layout(site["install_dir"]))
+
+
+def cmd_runner_status(args):
+    from bootstrap import runner
+
+    return runner.status(*Context(args).installed())
+
+
+def cmd_runner_start(args):
+    from bootstrap import runner
+
+    return runner.start(*Context(args).installed())
+
+
+def cmd_runner_stop(args):
+    from bootstrap import runner
+
+    return runner.stop(*Context(args).installed())
+
+
+def cmd_runner_restart(args):
+    from bootstrap import runner
+
+    return runner.restart(*Context(args).installed())
+
+
+def cmd_runner_logs(args):
+    from bootstrap import runner
+
+    site, layout = Context(args).installed()
+    return runner.logs(site, layout, lines=args.lines, follow=args.follow)
+
+
+def add_runner_parser(sub):
+    """Add 'runner ACTION': the GitLab runner in the foreground or supervised."""
+    text = "launch the GitLab runner in the foreground, or control the supervised one"
+    runner = sub.add_parser("runner", help=text, description=text)
+    actions = runner.add_subparsers(dest="runner_action", metavar="ACTION")
+    actions.required = True
+    for name, handler, help_text in (
+            ("run", cmd_runner_run, "replace this process with 'gitlab-runner run'"),
+            ("status", cmd_runner_status, "status of the supervised runner"),
+            ("start", cmd_runner_start, "start the supervised runner with its newest config"),
+            ("stop", cmd_runner_stop, "stop it with SIGQUIT, waiting for its running jobs"),
+            ("restart", cmd_runner_restart, "stop (draining its jobs), then start it"),
+            ("logs", cmd_runner_logs, "the last lines of the supervised runner's log")):
+        p = actions.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+    p.add_argument("-n", "--lines", type=int, default=20, help="how many lines (20)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
 
 
 def cmd_version(args):
@@ -159,10 +253,57 @@ def build_parser():
     p = command("deploy", cmd_deploy,
                 "init + up + apply changes + wait until every program is RUNNING")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
-    p = command("status", cmd_status, "status of every program on each instance")
-    p.add_argument("-i", "--instance", help="only this instance")
+    p.add_argument("--restart-supervisors", action="store_true",
+                   help="restart a supervisord that runs an older build onto this one")
+    p = command("rollback", cmd_rollback,
+                "put the previous configs back in force and apply them like deploy")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
+    p = command("boot-entry", cmd_boot_entry,
+                "print the crontab @reboot line that runs up for this install")
+    p.add_argument("--install", action="store_true",
+                   help="add the line to this account's crontab, once")
+    add_mirrored(command)
+    p = command("ctl", cmd_ctl, "run the bundled supervisorctl against one instance; "
+                "without arguments, its interactive shell")
+    p.add_argument("instance", help="the instance")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG",
+                   help="supervisorctl's command and arguments")
+    add_runner_parser(sub)
     command("version", cmd_version, "versions of this tool, supervisor and Python")
     return parser
+
+
+MIRRORED = {
+    "status": "status of programs on each instance (NAME, GROUP:*, all; default all)",
+    "start": "start programs: NAME, GROUP:NAME, GROUP:*, all",
+    "stop": "stop programs: NAME, GROUP:NAME, GROUP:*, all",
+    "restart": "restart programs (does not reread configs): NAME, GROUP:*, all",
+    "reread": "reload the config files without applying them",
+    "update": "apply changed configs, restarting changed groups: [GROUP...|all]",
+    "tail": "the end of a program's log: [-f|-BYTES] NAME [stdout|stderr]",
+    "pid": "the pid of supervisord, or of programs: [NAME...|all]",
+    "signal": "send a signal to programs: SIGNAL NAME...|GROUP:*|all",
+    "clear": "clear programs' logs: NAME...|all",
+    "avail": "the programs each config defines, in use or not",
+    "maintail": "the end of supervisord's own log: [-f|-BYTES]",
+    "reload": "restart supervisord in place (every program restarts)",
+    "shutdown": "shut supervisord down",
+}
+
+
+def add_mirrored(command):
+    """Add supervisorctl's verbs: its arguments, plus -i to choose one instance."""
+    for verb, text in MIRRORED.items():
+        p = command(verb, cmd_status if verb == "status" else cmd_mirror, text)
+        p.set_defaults(verb=verb)
+        p.add_argument("-i", "--instance", help="only this instance")
+        if verb in ("tail", "maintail"):
+            p.add_argument("-f", dest="follow", action="store_true",
+                           help="follow on one instance until Ctrl-C")
+        if verb == "status":
+            p.add_argument("--json", action="store_true", help="one JSON object per program")
+        # "-100" (tail's byte count) stays an argument: argparse reads it as a number.
+        p.add_argument("args", nargs="*", metavar="ARG", help="supervisorctl's arguments")
 
 
 def setup_logging(verbose):
@@ -172,9 +313,13 @@ def setup_logging(verbose):
 
 def main(argv=None):
     """Run the command line; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    from bootstrap import fast
+
+    # status runs in loops: its plain form skips the parser and the site file.
+    args = fast.status_args(sys.argv[1:] if argv is None else argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
+        setup_logging(args.verbose)
     try:
         return args.handler(args)
     except BootstrapError as exc:

@@ -1,7 +1,8 @@
 """deploy and rollback (DESIGN.md, "Commands"): apply configs, wait for RUNNING.
 
 Changes running programs only through supervisord's RPC: reloadConfig, then per
-group the finest change it allows (see rpcext.py). Files are install.py's work.
+group the finest change it allows (see rpcext.py). Files are install.py's and
+previous.py's work; the whole of a deploy or rollback runs under the install lock.
 """
 
 import logging
@@ -9,7 +10,7 @@ import sys
 import time
 import xmlrpc.client
 
-from bootstrap import instances, rpc
+from bootstrap import install, instances, previous, rpc
 from bootstrap.errors import EXIT_FAILED, BootstrapError
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,82 @@ class Changes:
         parts = [f"{len(self.restarted)} restarted", f"{len(self.started)} added",
                  f"{len(self.stopped)} removed"]
         return ", ".join(parts)
+
+
+def deploy(site, timeout, restart_supervisors=False, report=None):
+    """Run init, up, apply and the wait for RUNNING as one step under the install lock.
+
+    The set put in force is marked good once every program is RUNNING. An instance
+    whose supervisord runs an older build is reported, or with restart_supervisors
+    shut down and started again on this build. Returns the Layout.
+    """
+    from bootstrap import bundle
+
+    report = report or _stderr
+    layout = install.prepare(site)
+    with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
+        layout, _ = install.init(site)
+        names = list(site["instances"])
+        build_id = bundle.build_id()
+        stale = old_builds(layout, names, build_id)
+        if restart_supervisors and stale:
+            for name in stale:
+                report(f"{name}: restarting supervisord (build {stale[name]}) on build "
+                       f"{build_id}")
+            instances.down(layout, list(stale), timeout=timeout, report=report)
+            stale = {}
+        bring_in_force(site, layout, names, timeout, report)
+    for name, running in stale.items():
+        report(f"{name}: supervisord (pid {instances.read_pid(layout, name)}) still runs "
+               f"build {running or 'unknown'}, the launchers run build {build_id}; "
+               "'deploy --restart-supervisors' moves it (its programs restart)")
+    return layout
+
+
+def rollback(layout, timeout, report=None):
+    """Put the set in previous/ back in force and apply it like deploy."""
+    from bootstrap import sitefile
+
+    report = report or _stderr
+    with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
+        files = previous.previous_set(layout)
+        source = str(layout.previous / previous.SITE)
+        site = sitefile.resolve_site(
+            sitefile.parse_toml(files[previous.SITE].decode("utf-8"), source), source)
+        configs = {name: files[previous.config_name(name)] for name in site["instances"]}
+        current = previous.instances_of(layout.site.read_bytes(), str(layout.site))
+        gone = [name for name in current if name not in configs]
+        if gone:
+            instances.down(layout, gone, timeout=timeout, report=report)
+        install.make_importable(layout)
+        install.put_in_force(site, layout, configs)
+        bring_in_force(site, layout, list(site["instances"]), timeout, report)
+    return site
+
+
+def bring_in_force(site, layout, names, timeout, report):
+    """Start what is down, apply the configs to the rest, wait, mark the set good."""
+    started = instances.up(site, layout, names, timeout=timeout, report=report)
+    for name in names:
+        if name not in started:
+            report(f"{name}: {apply_config(layout, name).summary()}")
+    wait_running(layout, names, timeout, report)
+    previous.mark_good(layout)
+
+
+def old_builds(layout, names, build_id):
+    """Return {instance: build id} of running supervisords that run another build."""
+    stale = {}
+    for name in names:
+        if not rpc.is_answering(layout, name):
+            continue
+        try:
+            running = rpc.server_proxy(layout, name).jaws.getBuildId()
+        except xmlrpc.client.Fault:
+            running = ""
+        if running != build_id:
+            stale[name] = running
+    return stale
 
 
 def apply_config(layout, instance, keep_groups=()):
@@ -150,7 +227,3 @@ def _tail(method, spec):
 
 def _stderr(text):
     print(text, file=sys.stderr)
-
-
-def ensure_up(site, layout, names, timeout):
-    instances.up(site, layout, names, timeout=timeout)

@@ -9,7 +9,6 @@ import errno
 import fcntl
 import logging
 import os
-import secrets
 import shutil
 import stat
 import sys
@@ -19,60 +18,75 @@ from pathlib import Path
 
 from bootstrap import bundle, render, sitefile
 from bootstrap.errors import EXIT_USAGE, BootstrapError
+from bootstrap.keys import ensure_key, new_key, write_key  # noqa: F401 - init's keys
 from bootstrap.paths import Layout, is_socket_path_too_long
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 300
-KEY_BYTES = 32
+LOCK_TIMEOUT_VARIABLE = "JAWS_BOOTSTRAP_LOCK_TIMEOUT"
 LAUNCHERS = {
     "supervisord": "supervisord",
     "supervisorctl": "supervisorctl",
     "jaws-bootstrap": "tool",
     "jaws-standin": "standin",
 }
-DIR_MODES = {"root": 0o755, "bin": 0o755, "lib": 0o755, "run": 0o770, "logs": 0o770,
-             "previous": 0o750, "keys": 0o750}
 
 
 class InstallLock:
     """An exclusive lock on an install directory, waited for at most timeout seconds.
 
-    A file system without working locks fails at once with a clear message instead
-    of waiting forever.
+    Re-entrant within one process, so deploy can hold it across init, apply and
+    the wait. A file system without working locks fails at once with a clear
+    message instead of waiting forever.
     """
 
-    def __init__(self, layout, timeout=LOCK_TIMEOUT):
+    _held = {}
+
+    def __init__(self, layout, timeout=None):
         self.path = layout.lock
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else lock_timeout()
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+        key = str(self.path)
+        if key in InstallLock._held:
+            InstallLock._held[key] += 1
+            return self
+        self.fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
         deadline = time.monotonic() + self.timeout
         announced = False
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    self._close()
-                    raise BootstrapError(f"{self.path}: cannot lock the install directory "
-                                         f"({exc.strerror}); is it on a file system "
-                                         "without locks?") from None
+        while not self._try_lock():
             if time.monotonic() > deadline:
                 self._close()
                 raise BootstrapError(f"{self.path}: another jaws-bootstrap still holds "
-                                     f"the install directory after {self.timeout}s")
+                                     f"the install directory after {self.timeout:.0f}s")
             if not announced:
                 print(f"waiting for another jaws-bootstrap on {self.path.parent}",
                       file=sys.stderr)
                 announced = True
             time.sleep(0.1)
+        InstallLock._held[key] = 1
+        return self
+
+    def _try_lock(self):
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            self._close()
+            raise BootstrapError(f"{self.path}: cannot lock the install directory "
+                                 f"({exc.strerror}); is it on a file system "
+                                 "without locks?") from None
 
     def __exit__(self, *exc):
-        self._close()
+        key = str(self.path)
+        InstallLock._held[key] -= 1
+        if not InstallLock._held[key]:
+            del InstallLock._held[key]
+            self._close()
 
     def _close(self):
         if self.fd is not None:
@@ -80,24 +94,52 @@ class InstallLock:
             self.fd = None
 
 
+def prepare(site):
+    """Check the install directory of site and create it; return its Layout."""
+    layout = Layout(site["install_dir"])
+    check_socket_paths(site, layout)
+    make_directories(site, layout)
+    return layout
+
+
+def lock_timeout():
+    """Return the lock wait: JAWS_BOOTSTRAP_LOCK_TIMEOUT seconds, or 300."""
+    try:
+        return float(os.environ.get(LOCK_TIMEOUT_VARIABLE, LOCK_TIMEOUT))
+    except ValueError:
+        raise BootstrapError(f"{LOCK_TIMEOUT_VARIABLE}: not a number of seconds",
+                             EXIT_USAGE) from None
+
+
 def init(site, build_id=None):
     """Unpack this build, write launchers, keys, configs and site.toml for site.
 
     Returns (layout, names of instances whose config changed). Changes nothing that
-    is already right; touches no process.
+    is already right; touches no process. The build is unpacked beside the others
+    but the launchers switch to it only once every config passed supervisor's
+    parser, so a rejected site changes no file in use.
     """
-    layout = Layout(site["install_dir"])
+    layout = prepare(site)
     build_id = build_id or bundle.build_id()
-    check_socket_paths(site, layout)
-    make_directories(site, layout)
     with InstallLock(layout):
-        unpack(layout, build_id)
-        write_launchers(layout, build_id)
-        activate(layout, build_id)
+        make_importable(layout, build_id)
         keys = {name: ensure_key(layout, name, site) for name in site["instances"]}
-        changed = write_configs(site, layout, keys)
-        write_atomic(layout.site, sitefile.dump_site(site).encode("utf-8"), 0o644)
+        configs = {name: render.render_instance(site, name, layout, keys[name]).encode("utf-8")
+                   for name in site["instances"]}
+        changed = put_in_force(site, layout, configs,
+                               before_swap=lambda: write_launchers(layout, build_id))
     return layout, changed
+
+
+def make_importable(layout, build_id=None):
+    """Unpack build_id (this build by default) beside the others and import from it.
+
+    supervisor's parser reads files of its own package, which it cannot do from
+    inside the .pyz; the launchers are left as they are.
+    """
+    build_id = build_id or bundle.build_id()
+    unpack(layout, build_id)
+    activate(layout, build_id)
 
 
 def check_socket_paths(site, layout):
@@ -113,12 +155,7 @@ def make_directories(site, layout):
     """Create the install directory and its subdirectories with safe modes."""
     from bootstrap import safety
 
-    safety.check_install_dir(layout)
-    for name, mode in DIR_MODES.items():
-        path = layout.root if name == "root" else getattr(layout, name)
-        safety.make_dir(path, mode)
-    for instance in site["instances"]:
-        safety.make_dir(layout.program_logs(instance), 0o770)
+    safety.prepare_install_dir(site, layout)
 
 
 def unpack(layout, build_id):
@@ -170,7 +207,14 @@ def activate(layout, build_id):
 
     path = str(layout.site_packages(build_id))
     if path not in sys.path:
-        sys.path.insert(1, path)
+        sys.path.insert(0, path)
+    # supervisor reads files beside its modules, which a zip cannot give; forget
+    # any part of it imported from the archive so the unpacked copy is used.
+    archive = bundle.archive_path()
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None) or ""
+        if name.split(".")[0] == "supervisor" and archive and origin.startswith(str(archive)):
+            del sys.modules[name]
     pkgshim.install()
 
 
@@ -194,65 +238,50 @@ def write_launchers(layout, build_id):
         write_atomic(path, text.encode("utf-8"), 0o755)
 
 
-def ensure_key(layout, instance, site):
-    """Return instance's key, creating the key file (mode 0640) if there is none."""
-    path = layout.key(instance)
-    try:
-        with open(str(path)) as fh:
-            key = fh.read().strip()
-        if key:
-            return key
-    except FileNotFoundError:
-        pass
-    return write_key(layout, instance, site)
+def put_in_force(site, layout, configs, before_swap=None):
+    """Check configs ({instance: bytes}) and make them and site the set in force.
 
-
-def new_key():
-    return secrets.token_urlsafe(KEY_BYTES)
-
-
-def write_key(layout, instance, site):
-    """Write a new key for instance and return it."""
-    key = new_key()
-    write_atomic(layout.key(instance), (key + "\n").encode("ascii"), 0o640,
-                 group=site["instances"][instance]["control_group"])
-    log.info("wrote a new key for instance %s in %s", instance, layout.key(instance))
-    return key
-
-
-def write_configs(site, layout, keys):
-    """Render, check and swap in every instance's config; return the changed names.
-
-    All configs are checked before any is replaced, so a rejected one leaves every
-    config in force as it was. The configs replaced go to previous/.
+    Every changed config is checked with supervisor's parser before any is
+    replaced, so a rejected one leaves every file as it was; before_swap runs
+    between the check and the swap. A good set that is replaced goes to previous/.
+    Returns the names of the instances whose config changed.
     """
-    rendered = {}
-    for name in site["instances"]:
-        text = render.render_instance(site, name, layout, keys[name]).encode("utf-8")
-        path = layout.config(name)
-        if _read_or_none(path) != text:
-            rendered[name] = text
+    from bootstrap import pkgshim, previous
+
+    changed = {n: t for n, t in configs.items() if _read_or_none(layout.config(n)) != t}
+    site_text = sitefile.dump_site(site).encode("utf-8")
     staged = {}
     try:
-        for name, text in rendered.items():
+        pkgshim.install()
+        for name, text in changed.items():
             staged[name] = stage_file(layout.config(name), text, 0o640,
                                       group=site["instances"][name]["control_group"])
             render.check_config(staged[name])
+        if before_swap is not None:
+            before_swap()
+        if changed or _read_or_none(layout.site) != site_text:
+            previous.keep_current(layout)
         for name, tmp in staged.items():
-            _keep_previous(layout, name)
             os.replace(str(tmp), str(layout.config(name)))
             log.info("wrote %s", layout.config(name))
         staged = {}
     finally:
         for tmp in staged.values():
             _unlink(tmp)
-    return sorted(rendered)
+    write_atomic(layout.site, site_text, 0o644)
+    write_site_index(layout, site)
+    return sorted(changed)
 
 
-def _keep_previous(layout, name):
-    current = _read_or_none(layout.config(name))
-    if current is not None:
-        write_atomic(layout.previous_config(name), current, 0o640)
+def write_site_index(layout, site):
+    """Write site.json: the resolved site for fast.py, tied to this site.toml's version."""
+    import json
+
+    from bootstrap import fast
+
+    index = {"site_toml": fast.file_signature(str(layout.site)), "site": site}
+    text = json.dumps(index, indent=1, sort_keys=False) + "\n"
+    write_atomic(layout.root / fast.SITE_INDEX, text.encode("utf-8"), 0o644)
 
 
 def _read_or_none(path):
@@ -269,6 +298,10 @@ def stage_file(path, data, mode, group=None):
     _unlink(tmp)
     fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
+        # The group first, then the mode, then the data: no other group ever
+        # sees a config's key.
+        if group is not None and not _set_group(fd, group, tmp):
+            mode &= ~0o070
         # The umask may have taken bits off; set the mode before any data is in.
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -278,8 +311,6 @@ def stage_file(path, data, mode, group=None):
     except BaseException:
         _unlink(tmp)
         raise
-    if group is not None:
-        _set_group(tmp, group)
     return tmp
 
 
@@ -293,19 +324,21 @@ def write_atomic(path, data, mode, group=None):
     return True
 
 
-def _set_group(path, group):
+def _set_group(fd, group, path):
     import grp
 
     try:
         gid = grp.getgrnam(group).gr_gid
     except KeyError:
-        return
-    if os.stat(str(path)).st_gid != gid:
+        return False
+    if os.fstat(fd).st_gid != gid:
         try:
-            os.chown(str(path), -1, gid)
+            os.fchown(fd, -1, gid)
         except PermissionError:
-            log.info("cannot give %s to group %s; it stays with the account's group",
+            log.info("cannot give %s to group %s; only this account may read it",
                      path, group)
+            return False
+    return True
 
 
 def _unlink(path):

@@ -5,6 +5,7 @@ place is install.py's work.
 """
 
 import os
+import re
 import shlex
 import string
 
@@ -12,6 +13,10 @@ from bootstrap import bundle
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 
 RUNNER_PROGRAM = "gitlab-runner"
+# supervisor's config parser takes "#" or ";" after white space as a comment's start.
+INLINE_COMMENT = re.compile(r"\s[#;]")
+SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+HERE = "%(here)s"
 RUNNER_STOPSIGNAL = "QUIT"
 
 
@@ -89,6 +94,9 @@ def runner_options(runner):
         "killasgroup": True,
         "autorestart": True,
         "startsecs": 2,
+        # gitlab-runner logs to stderr; one file is what 'runner logs' shows.
+        "redirect_stderr": True,
+        "stderr_logfile": "NONE",
     }
 
 
@@ -116,8 +124,8 @@ def format_option(key, value, prog):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if key == "command" and isinstance(value, list):
-        return _escape(" ".join(shlex.quote(part) for part in value), where)
+    if key == "command":
+        return _escape(_command_text(value, where), where)
     if key == "exitcodes" and isinstance(value, list):
         return ",".join(str(v) for v in value)
     if key == "environment":
@@ -143,9 +151,49 @@ def _quote_env(text, where, var):
     return _escape(quoted, where)
 
 
+def _command_text(value, where):
+    # supervisord splits command= with a POSIX shlex; a string is kept as written
+    # unless its config line would lose a tail to an inline comment (see below).
+    if isinstance(value, list):
+        return " ".join(quote_word(part) for part in value)
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise BootstrapError(f"{where}: supervisord cannot split this command: {exc}",
+                             EXIT_USAGE) from None
+    return " ".join(quote_word(w) for w in words) if INLINE_COMMENT.search(value) else value
+
+
+def quote_word(word):
+    """Return word quoted for a POSIX shlex, with no inline-comment mark in the text.
+
+    supervisor's config parser cuts a value at "#" or ";" after white space, quotes
+    or not; outside quotes those two (and the quote itself) are escaped instead.
+    """
+    if SAFE_WORD.match(word):
+        return word
+    parts, run = [], ""
+    for char in word:
+        if char in "'#;":
+            parts += [f"'{run}'"] if run else []
+            parts.append("\\" + char)
+            run = ""
+        else:
+            run += char
+    if run or not parts:
+        parts.append(f"'{run}'")
+    return "".join(parts)
+
+
 def _escape(text, where):
     if "\n" in text or "\r" in text:
         raise BootstrapError(f"{where}: a value may not hold a line break", EXIT_USAGE)
+    if INLINE_COMMENT.search(text):
+        raise BootstrapError(f"{where}: supervisord would cut this value at a '#' or ';' "
+                             "that follows white space", EXIT_USAGE)
+    if HERE in text:
+        raise BootstrapError(f"{where}: supervisord replaces {HERE} in every value, even "
+                             "escaped; the value may not hold it", EXIT_USAGE)
     return text.replace("%", "%%")
 
 

@@ -6,6 +6,8 @@ so this namespace ("jaws") lets it swap a group's config while the unchanged
 processes keep running. Runs inside supervisord; never imports the rest of the tool.
 """
 
+import os
+
 from supervisor.states import STOPPED_STATES
 from supervisor.xmlrpc import Faults, RPCError
 
@@ -21,6 +23,16 @@ class JawsNamespace:
     def getAPIVersion(self):
         """Return the version of the jaws namespace."""
         return API_VERSION
+
+    def getBuildId(self):
+        """Return the build this supervisord runs: the name of its lib/<build id>.
+
+        @return string  the build id, or "" when not run from an install's lib/
+        """
+        site_packages = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if os.path.basename(site_packages) != "site-packages":
+            return ""
+        return os.path.basename(os.path.dirname(site_packages))
 
     def diffGroup(self, name):
         """Return the programs of group name that reloadConfig found changed.
