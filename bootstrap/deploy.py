@@ -39,22 +39,25 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     whose supervisord runs an older build is reported, or with restart_supervisors
     shut down and started again on this build. Returns the Layout.
     """
-    from bootstrap import bundle
+    from bootstrap import bundle, runner
 
     report = report or _stderr
+    runner.check_site(site)
     layout = install.prepare(site)
     with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
+        keep = runner.keep_groups(site, layout)
         layout, _ = install.init(site)
         names = list(site["instances"])
         build_id = bundle.build_id()
         stale = old_builds(layout, names, build_id)
         if restart_supervisors and stale:
+            runner.refuse_restart_under_runner(keep, stale)
             for name in stale:
                 report(f"{name}: restarting supervisord (build {stale[name]}) on build "
                        f"{build_id}")
             instances.down(layout, list(stale), timeout=timeout, report=report)
             stale = {}
-        bring_in_force(site, layout, names, timeout, report)
+        bring_in_force(site, layout, names, timeout, report, keep)
     for name, running in stale.items():
         report(f"{name}: supervisord (pid {instances.read_pid(layout, name)}) still runs "
                f"build {running or 'unknown'}, the launchers run build {build_id}; "
@@ -83,12 +86,21 @@ def rollback(layout, timeout, report=None):
     return site
 
 
-def bring_in_force(site, layout, names, timeout, report):
-    """Start what is down, apply the configs to the rest, wait, mark the set good."""
+def bring_in_force(site, layout, names, timeout, report, keep=None):
+    """Start what is down, apply the configs to the rest, wait, mark the set good.
+
+    keep maps an instance to the groups left as they are (runner.keep_groups).
+    """
+    from bootstrap import runner
+
+    keep = keep or {}
     started = instances.up(site, layout, names, timeout=timeout, report=report)
     for name in names:
         if name not in started:
-            report(f"{name}: {apply_config(layout, name).summary()}")
+            changes = apply_config(layout, name, keep_groups=keep.get(name, ()))
+            report(f"{name}: {changes.summary()}")
+            for group in changes.left:
+                report(runner.kept_text(name, group))
     wait_running(layout, names, timeout, report)
     previous.mark_good(layout)
 
