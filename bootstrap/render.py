@@ -4,7 +4,9 @@ Pure text work plus the check with supervisor's own parser; writing the files in
 place is install.py's work.
 """
 
+import logging
 import os
+import pwd
 import re
 import shlex
 import string
@@ -18,11 +20,13 @@ INLINE_COMMENT = re.compile(r"\s[#;]")
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 HERE = "%(here)s"
 RUNNER_STOPSIGNAL = "QUIT"
+log = logging.getLogger(__name__)
 
 
 def render_instance(site, name, layout, key):
     """Return the text of supervisord-<name>.conf for instance name of site."""
     table = site["instances"][name]
+    warn_exposure(name, table)
     template = string.Template(bundle.read_payload_text("templates/supervisord.conf"))
     values = {
         "instance": name,
@@ -44,6 +48,24 @@ def render_instance(site, name, layout, key):
     built = ("chown", "inet", "user", "programs")
     escaped = {k: v if k in built else _escape(str(v), k) for k, v in values.items()}
     return template.substitute(escaped)
+
+
+def warn_exposure(name, table):
+    """Warn (stderr) about an instance that runs as root or listens beyond this host."""
+    from bootstrap.sitecheck import is_loopback
+
+    try:
+        as_root = os.getuid() == 0 and pwd.getpwnam(table["user"]).pw_uid == 0
+    except KeyError:
+        as_root = False
+    if as_root:
+        log.warning("instance %s: supervisord and its programs will run as root; set "
+                    "instances.%s.user to the account that should run them", name, name)
+    inet = table.get("inet")
+    if inet and not is_loopback(inet.rpartition(":")[0].strip("[]")):
+        log.warning("instance %s: listens on %s, beyond this host (allow_remote = true); "
+                    "supervisor's HTTP is not encrypted, so the key and every command "
+                    "cross the network in clear", name, inet)
 
 
 def _chown_line(table):

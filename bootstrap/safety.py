@@ -1,23 +1,137 @@
 """Install-directory safety (DESIGN.md, "Security model"): /tmp is shared.
 
-Checks and creates directories; never removes or chmods one it did not create.
+An install directory is checked whole, its ancestors included, before anything
+is created in it; a refused one is left exactly as it was. Directories are
+created without following symlinks and get their final owner group and mode from
+an open descriptor. Never removes anything, never chmods what it did not create.
 """
 
+import functools
+import grp
 import logging
 import os
+import pwd
 import stat
+from pathlib import Path
 
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 
 log = logging.getLogger(__name__)
 
+# Modes of what init creates. run/ and logs/ take files from each instance's
+# account: group-writable for the control group, setgid so that sockets and pid
+# files stay in that group, sticky so that one account cannot remove another's.
+SHARED_WRITABLE = 0o3770
+DIR_MODES = {"root": 0o755, "bin": 0o755, "lib": 0o755, "run": SHARED_WRITABLE,
+             "logs": SHARED_WRITABLE, "previous": 0o750, "keys": 0o751}
+INSTANCE_LOGS_MODE = 0o2770
+ADVICE = "remove it or choose another install_dir"
 
-def check_install_dir(layout):
-    """Refuse an install directory (or subdirectory) that another account could use."""
-    paths = [layout.root, layout.bin, layout.lib, layout.run, layout.logs,
-             layout.previous, layout.keys]
-    for path in paths:
-        check_dir(path)
+
+class Accounts:
+    """Who may own and write what in one install directory of a site."""
+
+    def __init__(self, site):
+        self.euid = os.geteuid()
+        self.instance_uids = {}
+        self.instance_gids = {}
+        for name, table in site["instances"].items():
+            self.instance_uids[name] = uid_of(table["user"])
+            self.instance_gids[name] = gid_of(table["control_group"])
+        first = next(iter(site["instances"].values()))
+        # run/ and logs/ can have one group only: the control group of the first
+        # instance, which every instance's account must belong to (check says so).
+        self.shared_gid = gid_of(first["control_group"])
+
+    def owners(self, relative):
+        """Return the uids that may own the entry at relative (a tuple of names)."""
+        allowed = {self.euid}
+        if relative[:1] in (("run",), ("logs",)):
+            allowed |= {uid for uid in self.instance_uids.values() if uid is not None}
+        return allowed
+
+    def writer_gids(self):
+        return {gid for gid in self.instance_gids.values() if gid is not None}
+
+
+def uid_of(user):
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except (KeyError, ValueError):
+        return None
+
+
+def gid_of(group):
+    try:
+        return grp.getgrnam(group).gr_gid
+    except (KeyError, ValueError):
+        return None
+
+
+def refuse(path, why):
+    """Return the BootstrapError (status 2) that refuses path for reason why."""
+    return BootstrapError(f"{path}: {why}; refusing to use it as an install directory "
+                          f"({ADVICE})", EXIT_USAGE)
+
+
+def check_ancestors(root):
+    """Refuse an install directory whose parents another account could change."""
+    root = Path(os.path.abspath(str(root)))
+    for parent in reversed(root.parents):
+        st = os.lstat(str(parent)) if os.path.lexists(str(parent)) else None
+        if st is None:
+            continue
+        if st.st_uid not in (0, os.geteuid()):
+            raise refuse(root, f"its parent {parent} belongs to another account "
+                               f"({_name_of_uid(st.st_uid)})")
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if shared and not st.st_mode & stat.S_ISVTX:
+            raise refuse(root, f"its parent {parent} is writable by other accounts and "
+                               "not sticky, so they could replace it")
+
+
+def check_install_dir(layout, site=None):
+    """Refuse an install directory, or anything in it, that another account controls.
+
+    Walks the whole tree without following symlinks: a symlink anywhere, an entry
+    owned by an account that has no business there, or one writable by accounts
+    other than its owner and a control group is refused. Changes nothing.
+    """
+    root = Path(layout.root)
+    check_ancestors(root)
+    accounts = Accounts(site) if site is not None else None
+    try:
+        check_entry(root, (), os.lstat(str(root)), accounts)
+    except FileNotFoundError:
+        return
+    for dirpath, dirnames, filenames in os.walk(str(root)):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            relative = path.relative_to(root).parts
+            try:
+                check_entry(path, relative, os.lstat(str(path)), accounts)
+            except FileNotFoundError:
+                continue
+
+
+def check_entry(path, relative, st, accounts):
+    """Refuse one entry of an install directory; see check_install_dir."""
+    if stat.S_ISLNK(st.st_mode):
+        raise refuse(path, "is a symbolic link")
+    if not relative and not stat.S_ISDIR(st.st_mode):
+        raise refuse(path, "exists and is not a directory")
+    owners = accounts.owners(relative) if accounts else {os.geteuid()}
+    if st.st_uid not in owners:
+        raise refuse(path, f"belongs to another account ({_name_of_uid(st.st_uid)})")
+    if st.st_mode & stat.S_IWOTH and not stat.S_ISSOCK(st.st_mode):
+        raise refuse(path, f"is writable by every account (mode "
+                           f"{stat.S_IMODE(st.st_mode):04o})")
+    writers = accounts.writer_gids() if accounts else set()
+    if st.st_mode & stat.S_IWGRP and st.st_gid not in writers | _private_gids(st.st_uid):
+        raise refuse(path, f"is writable by group {_name_of_gid(st.st_gid)}, which is "
+                           "not a control group")
 
 
 def check_dir(path):
@@ -26,31 +140,119 @@ def check_dir(path):
         st = os.lstat(str(path))
     except FileNotFoundError:
         return
-    if stat.S_ISLNK(st.st_mode):
-        raise BootstrapError(f"{path}: is a symbolic link; refusing to use it as part of "
-                             "an install directory (remove it or choose another "
-                             "install_dir)", EXIT_USAGE)
-    if not stat.S_ISDIR(st.st_mode):
-        raise BootstrapError(f"{path}: exists and is not a directory; remove it or choose "
-                             "another install_dir", EXIT_USAGE)
-    if st.st_uid != os.geteuid() and os.geteuid() != 0:
-        raise BootstrapError(f"{path}: belongs to another account (uid {st.st_uid}); "
-                             "refusing to reuse it (choose another install_dir)", EXIT_USAGE)
-    if st.st_mode & stat.S_IWOTH:
-        raise BootstrapError(f"{path}: is writable by every account (mode "
-                             f"{stat.S_IMODE(st.st_mode):04o}); refusing to use it "
-                             "(remove it or choose another install_dir)", EXIT_USAGE)
+    check_entry(Path(path), (), st, None)
 
 
-def make_dir(path, mode):
-    """Create directory path with exactly mode, or check the one that is there."""
+@functools.lru_cache(maxsize=64)
+def _private_gids(uid):
+    # A user private group (umask 002 systems) holds only its account.
     try:
-        os.mkdir(str(path), mode)
+        account = pwd.getpwuid(uid)
+        group = grp.getgrgid(account.pw_gid)
+    except KeyError:
+        return set()
+    return {group.gr_gid} if set(group.gr_mem) <= {account.pw_name} else set()
+
+
+def _name_of_uid(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _name_of_gid(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return f"gid {gid}"
+
+
+def check_accounts(site, source="site"):
+    """Refuse a site whose accounts or groups are missing or cannot share run/."""
+    shared = next(iter(site["instances"].values()))["control_group"]
+    for name, table in site["instances"].items():
+        where = f"{source}: instances.{name}"
+        user, group = table["user"], table["control_group"]
+        uid = uid_of(user)
+        if uid is None:
+            raise BootstrapError(f'{where}.user: no account "{user}" on this host', EXIT_USAGE)
+        if gid_of(group) is None:
+            raise BootstrapError(f'{where}.control_group: no group "{group}" on this host',
+                                 EXIT_USAGE)
+        if uid == os.geteuid():
+            continue
+        # supervisord, once it runs as user, writes its socket, pid file and logs
+        # through these groups and gives the socket to the control group.
+        for needed in (group, shared):
+            if not is_member(user, needed):
+                raise BootstrapError(
+                    f'{where}.user: account "{user}" is not in group "{needed}", so its '
+                    f"supervisord could not write its socket and logs; add it "
+                    f"(usermod -aG {needed} {user}) or change the site", EXIT_USAGE)
+
+
+def is_member(user, group):
+    """Return True if account user belongs to group, as primary or extra group."""
+    try:
+        entry = grp.getgrnam(group)
+        return pwd.getpwnam(user).pw_gid == entry.gr_gid or user in entry.gr_mem
+    except (KeyError, ValueError):
+        return False
+
+
+def prepare_install_dir(site, layout):
+    """Check the install directory whole, then create what is missing, safely.
+
+    Raises BootstrapError (status 2) and changes nothing when anything is refused.
+    """
+    check_accounts(site)
+    check_install_dir(layout, site)
+    accounts = Accounts(site)
+    for name, mode in DIR_MODES.items():
+        path = layout.root if name == "root" else getattr(layout, name)
+        make_dir(path, mode, None if name in ("root", "bin", "lib") else accounts.shared_gid)
+    for instance in site["instances"]:
+        make_dir(layout.program_logs(instance), INSTANCE_LOGS_MODE,
+                 accounts.instance_gids[instance])
+
+
+def make_dir(path, mode, gid=None):
+    """Create directory path with mode and group gid, or check the one that is there.
+
+    Never follows a symlink: an existing entry is checked, not changed. Where the
+    group cannot be given (not a member), the group loses write access instead.
+    """
+    path = Path(path)
+    try:
+        os.mkdir(str(path), 0o700)
     except FileExistsError:
-        check_dir(path)
-        return
+        # check_install_dir has judged it whole; only a swap since then is left.
+        st = os.lstat(str(path))
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise refuse(path, "is a symbolic link or not a directory") from None
+        return False
     except FileNotFoundError:
         make_dir(path.parent, 0o755)
-        os.mkdir(str(path), mode)
-    os.chmod(str(path), mode)
+        return make_dir(path, mode, gid)
+    fd = os.open(str(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        if gid is not None and not _give_group(fd, gid, path):
+            mode &= ~stat.S_IWGRP
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
     log.info("created directory %s (mode %04o)", path, mode)
+    return True
+
+
+def _give_group(fd, gid, path):
+    if os.fstat(fd).st_gid == gid:
+        return True
+    try:
+        os.fchown(fd, -1, gid)
+    except PermissionError:
+        log.warning("%s: cannot give it to group %s (this account is not a member); "
+                    "only this account can use it", path, _name_of_gid(gid))
+        return False
+    return True

@@ -1,0 +1,229 @@
+"""check (DESIGN.md, "Commands"): judge the site file and this host, change nothing.
+
+Reads the site file, the account database, the install directory and the sockets;
+binds a port only to see that it is free and closes it at once. Writes no file,
+starts and signals nothing. A bad site file is a BootstrapError (status 2); what
+is wrong with the host is reported, and makes the status 1.
+"""
+
+import errno
+import json
+import os
+import shlex
+import shutil
+import socket
+import sys
+
+from bootstrap.errors import EXIT_FAILED, EXIT_OK, BootstrapError
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+MIN_PYTHON = (3, 6)
+
+
+class Findings:
+    """What check found, in the order it looked."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, status, subject, detail):
+        self.items.append({"check": subject, "status": status, "detail": detail})
+
+    def failed(self):
+        return any(item["status"] == FAIL for item in self.items)
+
+
+def run_check(ctx, as_json=False):
+    """Check the site of ctx and this host; print the findings; return the status."""
+    site, source = site_to_check(ctx)
+    findings = check_all(site, source)
+    if as_json:
+        print(json.dumps({"site": source, "deployment": site["deployment"],
+                          "install_dir": site["install_dir"], "ok": not findings.failed(),
+                          "checks": findings.items}, indent=1))
+    else:
+        for item in findings.items:
+            print(f"{item['status'].upper():5} {item['check']}: {item['detail']}")
+    return EXIT_FAILED if findings.failed() else EXIT_OK
+
+
+def site_to_check(ctx):
+    """Return (site, source): the site file given, else the install's, else the default."""
+    from bootstrap import sitefile
+    from bootstrap.paths import Layout, default_install_dir
+
+    if ctx.has_site_file():
+        site = ctx.site_from_file()
+        return site, ctx.config or "<embedded example>"
+    root = ctx.install_dir or (default_install_dir(ctx.deployment) if ctx.deployment else None)
+    if root and Layout(root).site.is_file():
+        path = str(Layout(root).site)
+        return sitefile.load_site(path), path
+    return ctx.site_from_file(), "<embedded default>"
+
+
+def check_all(site, source):
+    from bootstrap.paths import Layout
+
+    findings = Findings()
+    layout = Layout(site["install_dir"])
+    findings.add(OK, "site", f"{source}: deployment {site['deployment']}, "
+                             f"{len(site['instances'])} instance(s)")
+    check_python(findings)
+    check_accounts(site, findings)
+    check_install_dir(site, layout, findings)
+    for name in site["instances"]:
+        check_socket(layout, name, findings)
+        check_port(site, layout, name, findings)
+    check_commands(site, findings)
+    return findings
+
+
+def check_python(findings):
+    version = ".".join(str(v) for v in sys.version_info[:3])
+    status = OK if sys.version_info[:2] >= MIN_PYTHON else FAIL
+    findings.add(status, "python", f"{version} ({sys.executable})")
+
+
+def check_accounts(site, findings):
+    from bootstrap import safety
+
+    me = os.geteuid()
+    for name, table in site["instances"].items():
+        subject = f"instances.{name}"
+        uid = safety.uid_of(table["user"])
+        text = f"runs as {table['user']}, controlled by group {table['control_group']}"
+        if uid == 0:
+            findings.add(WARN, subject, text + "; its programs run as root: set user")
+        elif uid is not None and me not in (0, uid):
+            findings.add(WARN, subject, text + f"; only {table['user']} or root can start it")
+        else:
+            findings.add(OK, subject, text)
+    try:
+        safety.check_accounts(site)
+    except BootstrapError as exc:
+        findings.add(FAIL, "accounts", str(exc))
+
+
+def check_install_dir(site, layout, findings):
+    from bootstrap import safety
+    from bootstrap.paths import is_socket_path_too_long
+
+    subject = "install_dir"
+    try:
+        safety.check_install_dir(layout, site)
+    except BootstrapError as exc:
+        findings.add(FAIL, subject, str(exc))
+        return
+    if not os.path.lexists(str(layout.root)):
+        parent = _existing_parent(layout.root)
+        can = os.access(str(parent), os.W_OK | os.X_OK)
+        findings.add(OK if can else FAIL, subject, f"{layout.root} does not exist yet; "
+                     + (f"init creates it in {parent}" if can
+                        else f"this account cannot create it in {parent}"))
+    else:
+        findings.add(OK, subject, f"{layout.root}: owners and modes are safe")
+    for name in site["instances"]:
+        if is_socket_path_too_long(layout.socket(name)):
+            findings.add(FAIL, f"instances.{name}", f"socket path {layout.socket(name)} is "
+                         "longer than unix sockets allow; choose a shorter install_dir")
+
+
+def _existing_parent(path):
+    for parent in path.parents:
+        if os.path.isdir(str(parent)):
+            return parent
+    return path.anchor
+
+
+def check_socket(layout, name, findings):
+    from bootstrap import instances, rpc
+
+    subject = f"instances.{name}.socket"
+    sock = layout.socket(name)
+    if not os.path.lexists(str(sock)):
+        findings.add(OK, subject, f"{sock}: not running")
+        return
+    try:
+        rpc.read_key(layout, name)
+    except BootstrapError as exc:
+        findings.add(WARN, subject, f"{sock} exists but this account cannot use it: {exc}")
+        return
+    if rpc.is_answering(layout, name):
+        pid = instances.read_pid(layout, name)
+        findings.add(OK, subject, f"{sock}: supervisord answers (pid {pid})")
+    else:
+        findings.add(WARN, subject, f"{sock}: stale, no supervisord answers; up removes it")
+
+
+def check_port(site, layout, name, findings):
+    from bootstrap import rpc
+
+    inet = site["instances"][name].get("inet")
+    if not inet:
+        return
+    subject = f"instances.{name}.inet"
+    host, _, port = inet.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    problem = port_problem(host, int(port))
+    if problem is None:
+        findings.add(OK, subject, f"{inet} is free")
+    elif problem == errno.EADDRINUSE and rpc.is_answering(layout, name):
+        findings.add(OK, subject, f"{inet} is in use by this instance's supervisord")
+    else:
+        findings.add(FAIL, subject, f"{inet} cannot be bound: {os.strerror(problem)}")
+
+
+def port_problem(host, port):
+    """Return None if host:port can be bound now, else the errno that stops it."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, 0, socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        return errno.EADDRNOTAVAIL
+    probe = socket.socket(family, kind, proto)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+    except OSError as exc:
+        return exc.errno
+    finally:
+        probe.close()
+    return None
+
+
+def check_commands(site, findings):
+    for inst, table in site["instances"].items():
+        for prog, options in table["programs"].items():
+            directory = options.get("directory", site["install_dir"])
+            check_command(findings, f"instances.{inst}.programs.{prog}.command",
+                          options["command"], directory)
+    runner = site.get("runner")
+    if runner:
+        check_command(findings, "runner.command", runner["command"],
+                      runner["working_directory"])
+
+
+def check_command(findings, subject, command, directory):
+    """Check that the first word of command names an executable file."""
+    from bootstrap import proc
+
+    try:
+        words = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError as exc:
+        findings.add(FAIL, subject, f"cannot split the command: {exc}")
+        return
+    program = words[0] if words else ""
+    if "/" in program:
+        path = os.path.join(directory, program)
+    else:
+        path = shutil.which(program, path=proc.clean_environment()["PATH"])
+        if path is None:
+            findings.add(FAIL, subject, f'"{program}" is not on PATH')
+            return
+    if not os.path.isfile(path):
+        findings.add(FAIL, subject, f"{path}: no such file")
+    elif not os.access(path, os.X_OK):
+        findings.add(FAIL, subject, f"{path}: not executable")
+    else:
+        findings.add(OK, subject, f"{path} is executable")
