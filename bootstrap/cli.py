@@ -214,10 +214,32 @@ def add_runner_parser(sub):
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
 
 
+def cmd_check(args):
+    from bootstrap import check
+
+    return check.run_check(Context(args), as_json=args.json)
+
+
+def cmd_rotate_key(args):
+    from bootstrap import keys
+
+    site, layout = Context(args).installed()
+    print(keys.rotate_key(site, layout, args.instance), file=sys.stderr)
+    return 0
+
+
 def cmd_version(args):
     from bootstrap import bundle, version
 
-    print(version.version_text(bundle), end="")
+    layout, names = None, ()
+    try:
+        site, layout = Context(args).installed()
+        names = list(site["instances"])
+    except BootstrapError as exc:
+        # Without an install there is no running build to compare; say why on -v.
+        log.info("no running builds to show: %s", exc)
+    text = version.version_json if args.json else version.version_text
+    print(text(bundle, layout, names), end="")
     return 0
 
 
@@ -269,7 +291,15 @@ def build_parser():
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG",
                    help="supervisorctl's command and arguments")
     add_runner_parser(sub)
-    command("version", cmd_version, "versions of this tool, supervisor and Python")
+    p = command("check", cmd_check, "validate the site file and this host (python, "
+                "accounts, directories, sockets, ports, commands); change nothing")
+    p.add_argument("--json", action="store_true", help="the findings as one JSON object")
+    p = command("rotate-key", cmd_rotate_key, "replace one instance's key; says what "
+                "must restart for it to take effect")
+    p.add_argument("instance", help="the instance")
+    p = command("version", cmd_version, "versions of this tool, supervisor and Python, "
+                "and the build each running supervisord runs")
+    p.add_argument("--json", action="store_true", help="one JSON object")
     return parser
 
 

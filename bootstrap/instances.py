@@ -17,6 +17,7 @@ from bootstrap.sitefile import current_user
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60
+ALIVE_GRACE = 10
 POLL = 0.1
 
 
@@ -48,10 +49,34 @@ def owner_mismatch(site, instance):
     return user
 
 
+def supervisord_pid(layout, instance):
+    """Return the pid of instance's supervisord if it still runs, else None.
+
+    A pid file outlives a supervisord killed with SIGKILL, and after a reboot its
+    number may belong to an unrelated process; where /proc shows command lines,
+    the process must also be running instance's config.
+    """
+    pid = read_pid(layout, instance)
+    if not pid_alive(pid):
+        return None
+    argv = _cmdline(pid)
+    config = layout.config(instance).name
+    if argv is not None and not any(os.path.basename(arg) == config for arg in argv):
+        return None
+    return pid
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return None
+
+
 def clear_stale(layout, instance):
     """Remove the pid file and socket of a supervisord that is gone."""
-    pid = read_pid(layout, instance)
-    if pid_alive(pid):
+    if supervisord_pid(layout, instance) is not None:
         return False
     for path in (layout.pidfile(instance), layout.socket(instance)):
         try:
@@ -62,29 +87,82 @@ def clear_stale(layout, instance):
     return True
 
 
-def up(site, layout, names, timeout=START_TIMEOUT, report=None):
-    """Start each named instance that does not answer; wait until it answers.
+def up(site, layout, names, timeout=START_TIMEOUT, report=None, strict=True):
+    """Start each named instance that does not run; wait until it answers.
 
-    Returns the list of instances started. An instance that belongs to another
-    account is not started; report gets the command that account must run.
+    Returns the list of instances started. Programs left running by a supervisord
+    that was killed are stopped first. An instance of another account is not
+    started: with strict, BootstrapError says which account must run which
+    command; without, report gets that and the others still start.
     """
     report = report or _stderr
-    started = []
+    started, foreign = [], []
     for name in names:
-        if rpc.is_answering(layout, name):
-            report(f"{name}: already running (pid {read_pid(layout, name)})")
+        if _is_running(site, layout, name, report):
             continue
-        owner = owner_mismatch(site, name)
-        if owner is not None:
-            raise BootstrapError(
-                f"instance {name} runs as account {owner}; as {owner}, run: "
-                f"{layout.launcher('jaws-bootstrap')} --install-dir {layout.root} up {name}")
+        if owner_mismatch(site, name) is not None:
+            foreign.append(name)
+            continue
+        _stop_orphans(site, layout, name, report)
         start_supervisord(layout, name)
         started.append(name)
     for name in started:
         wait_answering(layout, name, timeout)
         report(f"{name}: started (pid {read_pid(layout, name)})")
+    texts = [other_account_text(site, layout, name) for name in foreign]
+    if texts and strict:
+        raise BootstrapError("; ".join(texts))
+    for text in texts:
+        report(text)
     return started
+
+
+def other_account_text(site, layout, instance):
+    """Return the sentence naming the account and command that start instance."""
+    owner = site["instances"][instance]["user"]
+    command = (f"{sys.executable} -I {layout.launcher('jaws-bootstrap')} "
+               f"--install-dir {layout.root} up {instance}")
+    return f"instance {instance} runs as account {owner}; as {owner}, run: {command}"
+
+
+def _is_running(site, layout, name, report):
+    """Return True if name's supervisord runs; raise if it runs but never answers."""
+    if rpc.is_answering(layout, name):
+        report(f"{name}: already running (pid {read_pid(layout, name)})")
+        return True
+    pid = supervisord_pid(layout, name)
+    if pid is None:
+        return False
+    owner = owner_mismatch(site, name)
+    if owner is not None:
+        # Its key may be out of our reach; that it runs is all we can tell.
+        report(f"{name}: already running as account {owner} (pid {pid})")
+        return True
+    # It may be starting, or busy stopping programs; give it a moment.
+    if not _answers_within(layout, name, ALIVE_GRACE):
+        raise BootstrapError(f"supervisord of instance {name} (pid {pid}) runs but does "
+                             f"not answer on {layout.socket(name)}; see "
+                             f"{layout.logfile(name)}, stop pid {pid} and run up again")
+    report(f"{name}: already running (pid {pid})")
+    return True
+
+
+def _answers_within(layout, instance, timeout):
+    deadline = time.monotonic() + timeout
+    while not rpc.is_answering(layout, instance):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def _stop_orphans(site, layout, name, report):
+    from bootstrap import orphans
+
+    pids = orphans.stop_orphans(site, layout, name)
+    if pids:
+        report(f"{name}: stopped programs left by a supervisord that was killed "
+               f"(pids {', '.join(str(p) for p in pids)})")
 
 
 def start_supervisord(layout, instance):
@@ -102,13 +180,12 @@ def start_supervisord(layout, instance):
 
 
 def wait_answering(layout, instance, timeout):
-    deadline = time.monotonic() + timeout
-    while not rpc.is_answering(layout, instance):
-        if time.monotonic() > deadline:
-            raise BootstrapError(f"supervisord of instance {instance} does not answer on "
-                                 f"{layout.socket(instance)} after {timeout}s; see "
-                                 f"{layout.logfile(instance)}\n{tail_file(layout.logfile(instance))}")
-        time.sleep(POLL)
+    """Wait until instance's supervisord answers; raise with its log's tail if it does not."""
+    if not _answers_within(layout, instance, timeout):
+        log_file = layout.logfile(instance)
+        raise BootstrapError(f"supervisord of instance {instance} does not answer on "
+                             f"{layout.socket(instance)} after {timeout}s; see "
+                             f"{log_file}\n{tail_file(log_file)}")
 
 
 def down(layout, names, timeout=START_TIMEOUT, report=None):

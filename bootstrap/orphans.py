@@ -1,0 +1,130 @@
+"""Programs left behind by a supervisord that was killed (DESIGN.md, "Commands": up).
+
+A supervisord killed with SIGKILL leaves its programs running, adopted by init; a
+new supervisord would start second copies beside them. supervisord puts its own
+control URL, SUPERVISOR_SERVER_URL, in the environment of every program it
+starts, so /proc finds them. Only called when that supervisord is gone; never
+touches this process or its ancestors (a CI job may run under a supervised runner).
+"""
+
+import logging
+import os
+import signal
+import time
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOPSIGNAL = "TERM"
+DEFAULT_STOPWAITSECS = 10
+POLL = 0.1
+
+
+def stop_orphans(site, layout, instance):
+    """Stop the programs instance's dead supervisord left running; return their pids.
+
+    Each gets its program's stopsignal and stopwaitsecs as supervisord would
+    give them; what still runs after that is killed.
+    """
+    url = f"unix://{layout.socket(instance)}"
+    tops = top_processes(find_marked(url))
+    if not tops:
+        return []
+    deadline = 0.0
+    for pid, program in tops.items():
+        options = program_options(site, instance, program)
+        _signal(pid, options["stopsignal"], options["stopasgroup"])
+        deadline = max(deadline, options["stopwaitsecs"])
+    deadline += time.monotonic()
+    while find_marked(url) and time.monotonic() < deadline:
+        time.sleep(POLL)
+    for pid in find_marked(url):
+        _signal(pid, "KILL", False)
+    return sorted(tops)
+
+
+def find_marked(url):
+    """Return {pid: (program, parent pid)} of live processes that url's supervisord began."""
+    marker = f"SUPERVISOR_SERVER_URL={url}"
+    spared = set(_ancestors())
+    found = {}
+    for entry in _pids():
+        if entry in spared:
+            continue
+        env = _environ(entry)
+        if env is None or marker not in env:
+            continue
+        program = next((item.split("=", 1)[1] for item in env
+                        if item.startswith("SUPERVISOR_PROCESS_NAME=")), "")
+        parent = _parent(entry)
+        if parent is not None:
+            found[entry] = (program, parent)
+    return found
+
+
+def top_processes(marked):
+    """Return {pid: program} of the marked processes whose parent is not marked too."""
+    return {pid: program for pid, (program, parent) in marked.items()
+            if parent not in marked}
+
+
+def program_options(site, instance, program):
+    """Return the stop options of program, from the site or supervisord's defaults."""
+    from bootstrap import names
+
+    options = dict(site["instances"][instance]["programs"].get(program, {}))
+    runner = site.get("runner")
+    if program == names.RUNNER_PROGRAM and runner and runner.get("instance") == instance:
+        from bootstrap import render
+
+        options = render.runner_options(runner)
+    return {
+        "stopsignal": str(options.get("stopsignal", DEFAULT_STOPSIGNAL)),
+        "stopwaitsecs": float(options.get("stopwaitsecs", DEFAULT_STOPWAITSECS)),
+        "stopasgroup": bool(options.get("stopasgroup", False)),
+    }
+
+
+def _signal(pid, name, as_group):
+    name = name.upper()
+    number = int(name) if name.isdigit() else getattr(signal, "SIG" + name, signal.SIGTERM)
+    try:
+        if as_group:
+            # supervisord makes each program the leader of its own process group.
+            os.killpg(pid, number)
+        else:
+            os.kill(pid, number)
+        log.info("sent SIG%s to pid %d, left by a killed supervisord", name, pid)
+    except OSError:
+        pass
+
+
+def _pids():
+    try:
+        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+
+
+def _environ(pid):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return None
+
+
+def _parent(pid):
+    """Return pid's parent pid, or None if pid is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[1])
+
+
+def _ancestors():
+    pid = os.getpid()
+    while pid and pid != 1:
+        yield pid
+        pid = _parent(pid)
