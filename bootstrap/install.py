@@ -256,7 +256,7 @@ def put_in_force(site, layout, configs, before_swap=None):
         for name, text in changed.items():
             staged[name] = stage_file(layout.config(name), text, 0o640,
                                       group=site["instances"][name]["control_group"])
-            render.check_config(staged[name])
+            render.check_config(staged[name], shown=layout.config(name))
         if before_swap is not None:
             before_swap()
         if changed or _read_or_none(layout.site) != site_text:

@@ -219,17 +219,43 @@ def _escape(text, where):
     return text.replace("%", "%%")
 
 
-def check_config(path):
+def check_config(path, shown=None):
     """Parse path with supervisor's own config parser; raise BootstrapError if it fails.
 
-    supervisor must be importable (install.activate).
+    supervisor must be importable (install.activate). Messages name shown (the
+    file a staged copy will replace) instead of path when it is given.
     """
     from supervisor.options import ServerOptions
 
+    check_encoding(path, shown)
     options = ServerOptions()
     options.configfile = str(path)
     try:
         options.process_config(do_usage=False)
     except ValueError as exc:
-        raise BootstrapError(f"{path}: supervisord rejects the config: {exc}",
+        raise BootstrapError(f"{shown or path}: supervisord rejects the config: {exc}",
                              EXIT_USAGE) from None
+
+
+def check_encoding(path, shown=None):
+    """Refuse non-ASCII text in a config that this Python would read in another encoding.
+
+    supervisord reads its config, and passes arguments and environment on, in the
+    locale's encoding: Python 3.6 under the C locale (no LANG) knows only ASCII.
+    """
+    import codecs
+    import locale
+    import sys
+
+    with open(str(path), "rb") as fh:
+        data = fh.read()
+    encoding = locale.getpreferredencoding(False)
+    if data.isascii() if hasattr(data, "isascii") else max(data or b"\0") < 128:
+        return
+    if codecs.lookup(encoding).name != "utf-8":
+        version = ".".join(str(v) for v in sys.version_info[:2])
+        raise BootstrapError(f"{shown or path}: holds non-ASCII text, but Python "
+                             f"{version} runs with the locale encoding {encoding}, so "
+                             "supervisord would not read it; set LANG=C.UTF-8 (or another "
+                             "UTF-8 locale) and run again", EXIT_USAGE)
+

@@ -1,0 +1,162 @@
+"""deploy of the built .pyz: only changes restart, failures are loud, bad sites change nothing."""
+
+import json
+import sys
+import threading
+
+import pytest
+
+from conftest import program_pids, supervisorctl
+from deploysites import basic_programs, config_bytes, program, write_site
+
+
+def all_pids(install_dir):
+    return {**program_pids(install_dir, "jaws"), **program_pids(install_dir, "jtm")}
+
+
+def deploy(tool, site, install_dir, *more):
+    return tool.run("--config", site, "--install-dir", install_dir, "deploy",
+                    "--timeout", "60", *more)
+
+
+@pytest.fixture
+def deployed(tool, tmp_path, install_dir):
+    """A deployed install of basic_programs; returns its pids."""
+    site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
+    result = deploy(tool, site, install_dir)
+    assert result.returncode == 0, result.stderr
+    pids = all_pids(install_dir)
+    assert len(pids) == 3
+    return pids
+
+
+def test_redeploy_without_change_keeps_every_pid(tool, tmp_path, install_dir, deployed):
+    site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert all_pids(install_dir) == deployed
+    assert "0 restarted, 0 added, 0 removed" in result.stderr
+
+
+def test_changed_command_restarts_only_that_program(tool, tmp_path, install_dir, deployed):
+    changed = basic_programs(tmp_path, beta=program(tmp_path, "beta", "--v2"))
+    site = write_site(tmp_path, install_dir, changed)
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    after = all_pids(install_dir)
+    moved = {spec for spec in deployed if after.get(spec) != deployed[spec]}
+    assert moved == {"jaws-dep:beta"}
+    assert "1 restarted" in result.stderr
+
+
+def test_added_and_removed_programs_start_and_stop(tool, tmp_path, install_dir, deployed):
+    changed = basic_programs(tmp_path, alpha=None, delta=program(tmp_path, "delta"))
+    site = write_site(tmp_path, install_dir, changed)
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    after = all_pids(install_dir)
+    assert set(after) == {"jaws-dep:beta", "jaws-dep:gamma", "jaws-dep:delta"}
+    assert after["jaws-dep:beta"] == deployed["jaws-dep:beta"]
+    assert after["jaws-dep:gamma"] == deployed["jaws-dep:gamma"]
+    assert "jaws-dep:alpha" not in supervisorctl(install_dir, "jaws", "status").stdout
+
+
+def test_program_exiting_at_once_fails_with_its_log_tail(tool, tmp_path, install_dir,
+                                                          deployed):
+    changed = basic_programs(tmp_path, gamma=program(tmp_path, "gamma", crash=True))
+    site = write_site(tmp_path, install_dir, changed)
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 1
+    assert "gamma" in result.stderr and "instance jtm" in result.stderr
+    assert "crash-stdout: cannot open the database" in result.stderr
+    assert "crash-stderr: giving up" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("option", ['stopsignal = "NOPE"', 'umask = "999"'])
+def test_rejected_site_changes_nothing(tool, tmp_path, install_dir, deployed, option):
+    before = config_bytes(install_dir)
+    launcher = (install_dir / "bin" / "supervisord").read_bytes()
+    bad = basic_programs(tmp_path, beta=program(tmp_path, "beta", "--v2",
+                                                options=option + "\n"))
+    site = write_site(tmp_path, install_dir, bad)
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 2
+    assert "supervisord rejects the config" in result.stderr
+    assert "supervisord-jaws.conf" in result.stderr
+    assert config_bytes(install_dir) == before
+    assert (install_dir / "bin" / "supervisord").read_bytes() == launcher
+    assert all_pids(install_dir) == deployed
+    assert not list(install_dir.glob(".*.tmp-*"))
+
+
+def test_four_concurrent_deploys_end_whole_and_up(tool, tmp_path, install_dir):
+    site_a = write_site(tmp_path, install_dir, basic_programs(tmp_path), name="a.toml")
+    site_b = write_site(tmp_path, install_dir,
+                        basic_programs(tmp_path, beta=program(tmp_path, "beta", "--b"),
+                                       delta=program(tmp_path, "delta")), name="b.toml")
+    sets = []
+    for site in (site_b, site_a):
+        assert deploy(tool, site, install_dir).returncode == 0
+        sets.append(config_bytes(install_dir))
+    results = [None] * 4
+
+    def run(i):
+        results[i] = deploy(tool, (site_a, site_b)[i % 2], install_dir)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+
+    assert all(r is not None for r in results)
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    assert config_bytes(install_dir) in sets
+    status = tool.run("--install-dir", install_dir, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+ECHO = (
+    "import json, os, sys, time\n"
+    "with open(sys.argv[1], 'w', encoding='utf-8') as fh:\n"
+    "    json.dump({'argv': sys.argv[2:], 'env': dict(os.environ)}, fh)\n"
+    "while True:\n"
+    "    time.sleep(1)\n"
+)
+ODD_ARGS = ["100% done", "%(program_name)s", "it's", 'say "hi" now', "$HOME ${PATH}",
+            "naïve café ✓", "two  spaces", "a #hash", "a ;semi", "", "back\\slash"]
+ODD_ENV = {"PCT": "50%", "SQ": "it's", "DQ": 'say "hi" now', "DOLLAR": "$HOME",
+           "UNI": "ünïcode ✓", "SPACES": "a  b", "COMMA": "a,b=c", "EMPTY": ""}
+
+
+def test_odd_values_reach_the_program_unchanged(tool, tmp_path, install_dir):
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO)
+    out = tmp_path / "seen.json"
+    command = [sys.executable, str(script), str(out)] + ODD_ARGS
+    table = (f"command = {json.dumps(command, ensure_ascii=False)}\nstartsecs = 1\n"
+             f"environment = {toml_table(ODD_ENV)}\n")
+    site = write_site(tmp_path, install_dir, {"jaws": {"echo": table}, "jtm": {}})
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(out.read_text(encoding="utf-8"))
+    assert seen["argv"] == ODD_ARGS
+    assert {k: seen["env"].get(k) for k in ODD_ENV} == ODD_ENV
+
+
+def toml_table(values):
+    return "{ " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                            for k, v in values.items()) + " }"
