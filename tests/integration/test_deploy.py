@@ -1,8 +1,10 @@
 """deploy of the built .pyz: only changes restart, failures are loud, bad sites change nothing."""
 
+import hashlib
 import json
 import sys
 import threading
+import zipfile
 
 import pytest
 
@@ -160,3 +162,60 @@ def test_odd_values_reach_the_program_unchanged(tool, tmp_path, install_dir):
 def toml_table(values):
     return "{ " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
                             for k, v in values.items()) + " }"
+
+
+def newer_build(pyz, target):
+    """Copy the .pyz as another build: one more file and a new build id; return the id."""
+    data = pyz.read_bytes()
+    with zipfile.ZipFile(str(pyz)) as src, open(str(target), "wb") as out:
+        out.write(data[:data.index(b"PK\x03\x04")])
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                body = src.read(info)
+                if info.filename == "environment.json":
+                    env = json.loads(body.decode("utf-8"))
+                    env["build_id"] = hashlib.sha256(body).hexdigest()
+                    new_id = env["build_id"][:16]
+                    body = json.dumps(env).encode("utf-8")
+                dst.writestr(info, body)
+            dst.writestr("site-packages/bootstrap/payload/NEWER", "a newer build\n")
+    return new_id
+
+
+def test_newer_build_switches_launchers_and_keeps_instances(tool, tmp_path, install_dir,
+                                                            deployed):
+    old_ids = [p.name for p in (install_dir / "lib").iterdir()]
+    new_pyz = tmp_path / "newer.pyz"
+    new_id = newer_build(tool.pyz, new_pyz)
+    site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
+    tool.pyz = new_pyz
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (install_dir / "lib").iterdir()) == sorted(old_ids + [new_id])
+    assert f"lib/{new_id}/" in (install_dir / "bin" / "supervisord").read_text()
+    assert (install_dir / "lib" / new_id / "site-packages/bootstrap/payload/NEWER").is_file()
+    assert all_pids(install_dir) == deployed
+    for instance in ("jaws", "jtm"):
+        assert f"{instance}: supervisord (pid" in result.stderr
+    assert f"still runs build {old_ids[0]}" in result.stderr
+    assert supervisorctl(install_dir, "jtm", "status").returncode == 0
+
+
+def test_restart_supervisors_moves_them_to_the_new_build(tool, tmp_path, install_dir,
+                                                         deployed):
+    new_pyz = tmp_path / "newer.pyz"
+    newer_build(tool.pyz, new_pyz)
+    site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
+    tool.pyz = new_pyz
+    supervisord_pids = tool.supervisord_pids()
+
+    moved = deploy(tool, site, install_dir, "--restart-supervisors")
+    again = deploy(tool, site, install_dir)
+
+    assert moved.returncode == 0, moved.stderr
+    assert "restarting supervisord" in moved.stderr
+    assert set(tool.supervisord_pids()).isdisjoint(supervisord_pids)
+    assert len(all_pids(install_dir)) == 3
+    assert again.returncode == 0 and "still runs" not in again.stderr
