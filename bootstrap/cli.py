@@ -165,34 +165,34 @@ def cmd_runner_run(args):
 
 
 def cmd_runner_status(args):
-    from bootstrap import runner
+    from bootstrap import runnerctl
 
-    return runner.status(*Context(args).installed())
+    return runnerctl.status(*Context(args).installed())
 
 
 def cmd_runner_start(args):
-    from bootstrap import runner
+    from bootstrap import runnerctl
 
-    return runner.start(*Context(args).installed())
+    return runnerctl.start(*Context(args).installed())
 
 
 def cmd_runner_stop(args):
-    from bootstrap import runner
+    from bootstrap import runnerctl
 
-    return runner.stop(*Context(args).installed())
+    return runnerctl.stop(*Context(args).installed())
 
 
 def cmd_runner_restart(args):
-    from bootstrap import runner
+    from bootstrap import runnerctl
 
-    return runner.restart(*Context(args).installed())
+    return runnerctl.restart(*Context(args).installed())
 
 
 def cmd_runner_logs(args):
-    from bootstrap import runner
+    from bootstrap import runnerctl
 
     site, layout = Context(args).installed()
-    return runner.logs(site, layout, lines=args.lines, follow=args.follow)
+    return runnerctl.logs(site, layout, lines=args.lines, follow=args.follow)
 
 
 def add_runner_parser(sub):

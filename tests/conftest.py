@@ -158,6 +158,16 @@ class Tool:
         self.track_install_pids()
         return result
 
+    def popen(self, *args, env=None, **kwargs):
+        """Start the .pyz with args without waiting; cleanup stops it by pid."""
+        _PYTHONS_RAN.add(self.version)
+        argv = [self.python, str(self.pyz)] + [str(a) for a in args]
+        self._track(args)
+        child = subprocess.Popen(argv, env=self.env if env is None else env,
+                                 stdin=subprocess.DEVNULL, **kwargs)
+        self.extra_pids.append(child.pid)
+        return child
+
     def _track(self, args):
         args = [str(a) for a in args]
         for i, arg in enumerate(args[:-1]):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive, program_pids, staging_site, stop_pids, supervisorctl
+from conftest import pid_alive, program_pids, staging_site, supervisorctl
 
 STANDIN = Path(__file__).resolve().parent.parent / "standin_gitlab_runner.py"
 WAIT = 120
@@ -202,15 +202,11 @@ def test_runner_restart_applies_config_a_deploy_kept(supervised, tool, install_d
 def test_runner_run_replaces_the_tool_process(any_tool, install_dir, tmp_path, ci):
     site = staging_site(tmp_path, install_dir, extra=ci.section(supervised=False))
     env = dict(any_tool.env, CI_JOB_TOKEN="job-token-that-must-not-leak")
-    argv = [any_tool.python, str(any_tool.pyz), "--config", str(site), "runner", "run"]
-    child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, universal_newlines=True)
-    try:
-        start, = ci.wait_for(lambda: ci.records("start"))
-        os.kill(child.pid, signal.SIGQUIT)
-        status = child.wait(timeout=WAIT)
-    finally:
-        stop_pids([child.pid])
+    child = any_tool.popen("--config", site, "runner", "run", env=env,
+                           stderr=subprocess.PIPE, universal_newlines=True)
+    start, = ci.wait_for(lambda: ci.records("start"))
+    os.kill(child.pid, signal.SIGQUIT)
+    status = child.wait(timeout=WAIT)
 
     assert start["pid"] == child.pid
     assert start["argv"] == [str(ci.binary), "run", "--config", str(ci.config),
@@ -275,3 +271,36 @@ def test_deploy_with_missing_runner_binary_exits_2(tool, install_dir, tmp_path, 
     assert result.returncode == 2
     assert f"runner.command: {ci.binary}: no such file" in result.stderr
     assert not (Path(install_dir) / "run" / "supervisord-jaws.pid").exists()
+
+
+def test_runner_stop_inside_its_own_job_refuses(supervised, tool, install_dir, ci):
+    pid = ci.records("start")[0]["pid"]
+
+    result = ci.run_job([tool.python, tool.pyz, "--install-dir", install_dir,
+                         "runner", "stop"])
+
+    assert result["status"] == 1
+    assert f"runs inside a job of gitlab-runner (pid {pid})" in ci.job_stderr()
+    assert runner_pid(install_dir) == pid and not ci.records("signal")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('user = "jaws"\n', "runner.user: the runner runs as the account of its instance"),
+    ('instance = "nowhere"\n', 'runner.instance: no instance "nowhere"'),
+])
+def test_runner_section_mistake_exits_2(extra, message, tool, install_dir, tmp_path, ci):
+    site = staging_site(tmp_path, install_dir, extra=ci.section(extra=extra))
+
+    result = tool.run("--config", site, "runner", "run")
+
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_relative_runner_config_exits_2(tool, install_dir, tmp_path, ci):
+    section = ci.section().replace(f'config = "{ci.config}"', 'config = "config.toml"')
+    site = staging_site(tmp_path, install_dir, extra=section)
+
+    result = tool.run("--config", site, "runner", "run")
+
+    assert result.returncode == 2
+    assert 'runner.config: "config.toml" must be an absolute path' in result.stderr
