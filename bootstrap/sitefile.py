@@ -339,16 +339,26 @@ def _toml_key(key):
     return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml(key)
 
 
-def _toml(value):
-    import json
+def _toml_string(text):
+    """Return text as a TOML basic string: quotes, backslashes and controls escaped."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
+
+def _toml(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        # A JSON string with ASCII escapes is also a TOML basic string.
-        return json.dumps(value)
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, dict):
