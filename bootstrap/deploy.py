@@ -67,7 +67,7 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
 
 def rollback(layout, timeout, report=None):
     """Put the set in previous/ back in force and apply it like deploy."""
-    from bootstrap import sitefile
+    from bootstrap import runner, sitefile
 
     report = report or _stderr
     with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
@@ -76,13 +76,14 @@ def rollback(layout, timeout, report=None):
         site = sitefile.resolve_site(
             sitefile.parse_toml(files[previous.SITE].decode("utf-8"), source), source)
         configs = {name: files[previous.config_name(name)] for name in site["instances"]}
+        keep = runner.keep_groups(site, layout)
         current = previous.instances_of(layout.site.read_bytes(), str(layout.site))
         gone = [name for name in current if name not in configs]
         if gone:
             instances.down(layout, gone, timeout=timeout, report=report)
         install.make_importable(layout)
         install.put_in_force(site, layout, configs)
-        bring_in_force(site, layout, list(site["instances"]), timeout, report)
+        bring_in_force(site, layout, list(site["instances"]), timeout, report, keep)
     return site
 
 

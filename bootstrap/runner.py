@@ -149,7 +149,9 @@ def keep_groups(site, layout):
     """
     lineage = ancestors(os.getpid())
     keep = {}
-    for instance in site["instances"]:
+    # An instance the site drops is still running until this deploy shuts it down.
+    running = {path.stem for path in layout.keys.glob("*.key")}
+    for instance in sorted(set(site["instances"]) | running):
         pid = _running_pid(layout, instance)
         if not pid or pid not in lineage:
             continue
