@@ -7,6 +7,7 @@ its arguments, environment and the signals it gets beside its config file.
 import ctypes
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -304,3 +305,62 @@ def test_relative_runner_config_exits_2(tool, install_dir, tmp_path, ci):
 
     assert result.returncode == 2
     assert 'runner.config: "config.toml" must be an absolute path' in result.stderr
+
+
+def test_deploy_inside_job_dropping_supervision_exits_2(supervised, tool, install_dir,
+                                                        tmp_path, ci):
+    pid = ci.records("start")[0]["pid"]
+    site = staging_site(tmp_path, install_dir, extra=ci.section(supervised=False))
+
+    result = ci.run_job([tool.python, tool.pyz, "--config", site, "deploy"])
+
+    assert result["status"] == 2
+    assert "which the site file no longer supervises there" in ci.job_stderr()
+    assert runner_pid(install_dir) == pid and not ci.records("signal")
+
+
+def test_runner_status_exits_4_when_instance_down(supervised, tool, install_dir, ci):
+    down = tool.run("--install-dir", install_dir, "down", "jaws")
+
+    status = tool.run("--install-dir", install_dir, "runner", "status")
+
+    assert down.returncode == 0, down.stderr
+    assert [r["signal"] for r in ci.records("signal")] == ["SIGQUIT"]
+    assert status.returncode == 4 and "instance jaws does not answer" in status.stderr
+
+
+def test_runner_status_of_unsupervised_runner_exits_2(tool, install_dir, tmp_path, ci):
+    site = staging_site(tmp_path, install_dir, extra=ci.section(supervised=False))
+    assert tool.run("--config", site, "init").returncode == 0
+
+    status = tool.run("--install-dir", install_dir, "runner", "status")
+
+    assert status.returncode == 2 and "runner.supervised is false" in status.stderr
+
+
+def read_until(stream, text, timeout=WAIT):
+    """Return what stream gave until text appeared in it."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {text!r} in {seen!r}"
+        if select.select([stream], [], [], left)[0]:
+            chunk = os.read(stream.fileno(), 4096)
+            assert chunk, f"stream ended before {text!r}: {seen!r}"
+            seen += chunk
+    return seen.decode()
+
+
+def test_runner_logs_follow_prints_new_lines(supervised, tool, install_dir, ci):
+    pid = ci.records("start")[0]["pid"]
+    follower = tool.popen("--install-dir", install_dir, "runner", "logs", "-f",
+                          stdout=subprocess.PIPE)
+
+    first = read_until(follower.stdout, "running (pid")
+    os.kill(pid, signal.SIGHUP)
+    later = read_until(follower.stdout, "got SIGHUP")
+    follower.terminate()
+    follower.wait(timeout=WAIT)
+
+    assert f"running (pid {pid})" in first and "got SIGHUP" in later
