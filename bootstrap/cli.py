@@ -142,9 +142,8 @@ def cmd_mirror(args):
     from bootstrap import mirror
 
     site, layout = Context(args).installed()
-    extra = ["-f"] if getattr(args, "follow", False) else []
     return mirror.run_verb(site, layout, instance_names(site, args.instance), args.verb,
-                           extra + args.args)
+                           args.args)
 
 
 def cmd_ctl(args):
@@ -321,19 +320,42 @@ MIRRORED = {
 }
 
 
+class PassThroughParser(argparse.ArgumentParser):
+    """A mirrored verb's parser: every word but its own options goes to supervisorctl.
+
+    supervisorctl judges "tail -f", "tail -100" or a bad "-x" itself, with its own
+    message and exit status, so they must reach it unread.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        words = list(sys.argv[1:] if args is None else args)
+        own, passed = [], []
+        while words:
+            word = words.pop(0)
+            action = self._option_string_actions.get(word.split("=", 1)[0])
+            if action is None:
+                passed.append(word)
+                continue
+            own.append(word)
+            if action.nargs != 0 and "=" not in word and words:
+                own.append(words.pop(0))
+        namespace, extras = super().parse_known_args(own, namespace)
+        namespace.args = passed
+        return namespace, extras
+
+
 def add_mirrored(command):
     """Add supervisorctl's verbs: its arguments, plus -i to choose one instance."""
     for verb, text in MIRRORED.items():
         p = command(verb, cmd_status if verb == "status" else cmd_mirror, text)
+        # The subparsers action made it; only how it reads words changes.
+        p.__class__ = PassThroughParser
         p.set_defaults(verb=verb)
         p.add_argument("-i", "--instance", help="only this instance")
-        if verb in ("tail", "maintail"):
-            p.add_argument("-f", dest="follow", action="store_true",
-                           help="follow on one instance until Ctrl-C")
         if verb == "status":
             p.add_argument("--json", action="store_true", help="one JSON object per program")
-        # "-100" (tail's byte count) stays an argument: argparse reads it as a number.
-        p.add_argument("args", nargs="*", metavar="ARG", help="supervisorctl's arguments")
+        p.add_argument("args", nargs="*", metavar="ARG",
+                       help="supervisorctl's arguments (tail -f follows one instance)")
 
 
 def setup_logging(verbose):
@@ -343,13 +365,9 @@ def setup_logging(verbose):
 
 def main(argv=None):
     """Run the command line; return the exit status."""
-    from bootstrap import fast
-
-    # status runs in loops: its plain form skips the parser and the site file.
-    args = fast.status_args(sys.argv[1:] if argv is None else argv)
-    if args is None:
-        args = build_parser().parse_args(argv)
-        setup_logging(args.verbose)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
     try:
         return args.handler(args)
     except BootstrapError as exc:
