@@ -94,6 +94,9 @@ def stop(site, layout, report=None):
 
 def restart(site, layout, report=None):
     """Stop the supervised runner (draining its jobs), then start it with its newest config."""
+    runner = runner_of(site, supervised=True)
+    # A runner that could not start again must not be stopped in the first place.
+    check_files(runner, environment(runner))
     stop(site, layout, report)
     return start(site, layout, report)
 

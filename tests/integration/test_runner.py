@@ -364,3 +364,14 @@ def test_runner_logs_follow_prints_new_lines(supervised, tool, install_dir, ci):
     follower.wait(timeout=WAIT)
 
     assert f"running (pid {pid})" in first and "got SIGHUP" in later
+
+
+def test_runner_restart_with_missing_config_keeps_runner(supervised, tool, install_dir, ci):
+    pid = ci.records("start")[0]["pid"]
+    ci.config.unlink()
+
+    result = tool.run("--install-dir", install_dir, "runner", "restart")
+
+    assert result.returncode == 2
+    assert f"runner.config: {ci.config}: no such file" in result.stderr
+    assert runner_pid(install_dir) == pid and not ci.records("signal")
