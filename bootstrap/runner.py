@@ -114,7 +114,7 @@ def run(site, layout):
 
 
 def ancestors(pid):
-    """Return pid and its parents' pids up to init, read from /proc (empty without it)."""
+    """Return pid and its parents' pids up to init, read from /proc (only pid without it)."""
     chain = []
     while pid > 1 and pid not in chain:
         chain.append(pid)
