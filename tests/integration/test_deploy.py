@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import subprocess
 import sys
 import threading
 import zipfile
@@ -219,3 +220,33 @@ def test_restart_supervisors_moves_them_to_the_new_build(tool, tmp_path, install
     assert set(tool.supervisord_pids()).isdisjoint(supervisord_pids)
     assert len(all_pids(install_dir)) == 3
     assert again.returncode == 0 and "still runs" not in again.stderr
+
+
+def test_second_deploy_waits_until_the_first_has_applied_and_waited(tool, tmp_path,
+                                                                     install_dir, deployed):
+    slow = basic_programs(tmp_path, beta=program(tmp_path, "beta", "--slow",
+                                                 options="startsecs = 4\n"))
+    slow = {i: {p: t.replace("startsecs = 1\n", "") for p, t in progs.items()}
+            for i, progs in slow.items()}
+    site_slow = write_site(tmp_path, install_dir, slow, name="slow.toml")
+    site_quick = write_site(tmp_path, install_dir, basic_programs(tmp_path), name="q.toml")
+    argv = [tool.python, str(tool.pyz), "--config", str(site_slow), "--install-dir",
+            str(install_dir), "deploy", "--timeout", "60"]
+    first = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             universal_newlines=True, env=tool.env)
+    try:
+        lines = []
+        while not any("1 restarted" in line for line in lines):
+            lines.append(first.stderr.readline())
+            assert lines[-1], "".join(lines)
+
+        second = deploy(tool, site_quick, install_dir)
+        first_status = first.wait(60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.stderr.close()
+
+    assert first_status == 0
+    assert second.returncode == 0, second.stderr
+    assert "waiting for another jaws-bootstrap" in second.stderr
