@@ -1,0 +1,73 @@
+"""Hosts that bite: /tmp mounted noexec, interrupted unpacks, locks held by others."""
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+import pytest
+
+
+@pytest.fixture
+def noexec_dir(tool):
+    """A tmpfs mounted noexec, like a hardened /tmp; needs root."""
+    base = tempfile.mkdtemp(prefix="jb-noexec-", dir="/tmp")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=128m", "tmpfs", base],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if mounted.returncode != 0:
+        os.rmdir(base)
+        pytest.skip(f"cannot mount a noexec tmpfs here: {mounted.stderr.decode().strip()}")
+    yield base
+    tool.cleanup()
+    subprocess.run(["umount", base], check=True)
+    os.rmdir(base)
+
+
+def test_deploy_works_when_install_dir_is_noexec(tool, noexec_dir):
+    install_dir = os.path.join(noexec_dir, "inst")
+
+    deployed = tool.run("--example", "--install-dir", install_dir, "deploy", "--timeout", "60")
+    native = subprocess.run([sys.executable, "-I", f"{install_dir}/bin/supervisorctl", "-c",
+                             f"{install_dir}/supervisord-jaws.conf", "status"],
+                            stdout=subprocess.PIPE, universal_newlines=True, timeout=60)
+
+    assert deployed.returncode == 0, deployed.stderr
+    assert native.returncode == 0 and native.stdout.count("RUNNING") == 2
+    with pytest.raises(PermissionError):
+        subprocess.run([f"{install_dir}/bin/supervisorctl", "--help"], timeout=60)
+
+
+def build_id_of(pyz):
+    with zipfile.ZipFile(str(pyz)) as zf:
+        return json.loads(zf.read("environment.json").decode())["build_id"][:16]
+
+
+def test_half_unpacked_tree_is_never_used(tool, install_dir):
+    build_id = build_id_of(tool.pyz)
+    partial = install_dir / "lib" / f"{build_id}.tmp-999999" / "site-packages" / "supervisor"
+    partial.mkdir(parents=True)
+    (partial / "__init__.py").write_text("raise ImportError('half unpacked')\n")
+
+    result = tool.run("--example", "--install-dir", install_dir, "deploy", "--timeout", "60")
+
+    assert result.returncode == 0, result.stderr
+    assert not partial.exists()
+    launcher = (install_dir / "bin" / "supervisord").read_text()
+    assert f"lib/{build_id}/site-packages" in launcher
+
+
+def test_held_lock_makes_init_wait_then_fail_clearly(tool, install_dir):
+    assert tool.run("--example", "--install-dir", install_dir, "init").returncode == 0
+    fd = os.open(str(install_dir / ".lock"), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        env = dict(tool.env, JAWS_BOOTSTRAP_LOCK_TIMEOUT="1")
+        result = tool.run("--example", "--install-dir", install_dir, "init", env=env)
+    finally:
+        os.close(fd)
+
+    assert result.returncode == 1
+    assert "another jaws-bootstrap still holds" in result.stderr
