@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import program_pids, supervisorctl
+from conftest import PYTHONS, program_pids, supervisorctl
 from deploysites import basic_programs, config_bytes, program, write_site
 
 
@@ -143,16 +143,16 @@ ODD_ENV = {"PCT": "50%", "SQ": "it's", "DQ": 'say "hi" now', "DOLLAR": "$HOME",
            "UNI": "ünïcode ✓", "SPACES": "a  b", "COMMA": "a,b=c", "EMPTY": ""}
 
 
-def test_odd_values_reach_the_program_unchanged(tool, tmp_path, install_dir):
+def test_odd_values_reach_the_program_unchanged(any_tool, tmp_path, install_dir):
     script = tmp_path / "echo.py"
     script.write_text(ECHO)
     out = tmp_path / "seen.json"
-    command = [sys.executable, str(script), str(out)] + ODD_ARGS
+    command = [any_tool.python, str(script), str(out)] + ODD_ARGS
     table = (f"command = {json.dumps(command, ensure_ascii=False)}\nstartsecs = 1\n"
              f"environment = {toml_table(ODD_ENV)}\n")
     site = write_site(tmp_path, install_dir, {"jaws": {"echo": table}, "jtm": {}})
 
-    result = deploy(tool, site, install_dir)
+    result = deploy(any_tool, site, install_dir)
 
     assert result.returncode == 0, result.stderr
     seen = json.loads(out.read_text(encoding="utf-8"))
@@ -250,3 +250,17 @@ def test_second_deploy_waits_until_the_first_has_applied_and_waited(tool, tmp_pa
     assert first_status == 0
     assert second.returncode == 0, second.stderr
     assert "waiting for another jaws-bootstrap" in second.stderr
+
+
+@pytest.mark.skipif("3.6" not in PYTHONS, reason="no Python 3.6 on this machine")
+def test_non_ascii_under_python36_ascii_locale_is_refused(tool, tmp_path, install_dir):
+    table = 'command = ["/bin/sleep", "100"]\nenvironment = { U = "ünï" }\n'
+    site = write_site(tmp_path, install_dir, {"jaws": {"p": table}, "jtm": {}})
+    env = {k: v for k, v in tool.env.items() if not k.startswith(("LANG", "LC_"))}
+
+    result = tool.run("--config", site, "--install-dir", install_dir, "deploy",
+                      env=env, python=PYTHONS["3.6"])
+
+    assert result.returncode == 2
+    assert "set LANG=C.UTF-8" in result.stderr and "supervisord-jaws.conf" in result.stderr
+    assert not (install_dir / "supervisord-jaws.conf").exists()
