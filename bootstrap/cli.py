@@ -84,7 +84,10 @@ def cmd_up(args):
         if not Layout(site["install_dir"]).site.is_file():
             install.init(site)
     site, layout = ctx.installed()
-    instances.up(site, layout, instance_names(site, args.instance), timeout=args.timeout)
+    # Asked for everything, another account's instance is only reported: the
+    # instances this account owns are all that up can start.
+    instances.up(site, layout, instance_names(site, args.instance), timeout=args.timeout,
+                 strict=args.instance is not None)
     return 0
 
 
