@@ -287,11 +287,6 @@ def build_parser():
     p.add_argument("--install", action="store_true",
                    help="add the line to this account's crontab, once")
     add_mirrored(command)
-    p = command("ctl", cmd_ctl, "run the bundled supervisorctl against one instance; "
-                "without arguments, its interactive shell")
-    p.add_argument("instance", help="the instance")
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG",
-                   help="supervisorctl's command and arguments")
     add_runner_parser(sub)
     p = command("check", cmd_check, "validate the site file and this host (python, "
                 "accounts, directories, sockets, ports, commands); change nothing")
@@ -348,7 +343,7 @@ class PassThroughParser(argparse.ArgumentParser):
 
 
 def add_mirrored(command):
-    """Add supervisorctl's verbs: its arguments, plus -i to choose one instance."""
+    """Add supervisorctl's verbs (its arguments, plus -i to choose one instance) and ctl."""
     for verb, text in MIRRORED.items():
         p = command(verb, cmd_status if verb == "status" else cmd_mirror, text)
         # The subparsers action made it; only how it reads words changes.
@@ -359,6 +354,11 @@ def add_mirrored(command):
             p.add_argument("--json", action="store_true", help="one JSON object per program")
         p.add_argument("args", nargs="*", metavar="ARG",
                        help="supervisorctl's arguments (tail -f follows one instance)")
+    p = command("ctl", cmd_ctl, "run the bundled supervisorctl against one instance; "
+                "without arguments, its interactive shell")
+    p.add_argument("instance", help="the instance")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG",
+                   help="supervisorctl's command and arguments")
 
 
 def setup_logging(verbose):

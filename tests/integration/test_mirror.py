@@ -5,6 +5,7 @@ XML-RPC is quicker than a deploy per case); a second, initialised but never
 started, stands for instances that are down.
 """
 
+import functools
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Tool, supervisorctl
+from conftest import _PYTHONS_RAN, PYTHONS, Tool, supervisorctl
 
 P = "jaws-staging:jaws-site-daemon"
 S = "jaws-staging:jaws-site-central-rpc"
@@ -391,3 +392,22 @@ def _kill_group(pgid):
         os.killpg(pgid, signal.SIGKILL)
     except OSError:
         pass
+
+
+@pytest.mark.parametrize("python", list(PYTHONS), ids=lambda v: f"py{v}")
+def test_mirrored_verbs_under_every_python(fresh, python):
+    _PYTHONS_RAN.add(python)
+    run = functools.partial(fresh.run, python=PYTHONS[python])
+
+    status = run("status", "jaws-cromwell", "bogus")
+    pid = run("pid", "-i", "jaws", S)
+    signalled = run("signal", "HUP", "jaws-site-daemon")
+    ctl = run("ctl", "jtm", "avail")
+
+    assert status.returncode == 4, status.stderr
+    assert status.stdout.splitlines()[:2] == ["jaws  bogus: ERROR (no such process)",
+                                              "jtm   bogus: ERROR (no such process)"]
+    assert pid.returncode == 0 and int(pid.stdout.split()[1]) > 0, pid.stderr
+    assert signalled.returncode == 0, signalled.stderr
+    assert signalled.stdout == "jaws  jaws-staging:jaws-site-daemon: signalled\n"
+    assert ctl.returncode == 0 and ctl.stdout.count("in use") == 2, ctl.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive, program_pids, staging_site, supervisorctl
+from conftest import _PYTHONS_RAN, PYTHONS, pid_alive, program_pids, staging_site, supervisorctl
 
 INSTANCES = ("jaws", "jtm")
 PROGRAM_COUNT = {"jaws": 3, "jtm": 2}
@@ -59,7 +59,12 @@ def deployed(tool, install_dir, tmp_path):
     return site
 
 
-def test_up_after_sigkill_brings_both_back_without_duplicates(tool, install_dir, deployed):
+OLDEST = next(iter(PYTHONS), None)
+
+
+@pytest.mark.parametrize("python", [None, OLDEST], ids=["current", f"py{OLDEST}"])
+def test_up_after_sigkill_brings_both_back_without_duplicates(tool, install_dir, deployed,
+                                                              python):
     old_daemons = supervisord_pids(install_dir)
     old_programs = [pid for name in INSTANCES
                     for pid in program_pids(install_dir, name).values()]
@@ -69,7 +74,9 @@ def test_up_after_sigkill_brings_both_back_without_duplicates(tool, install_dir,
 
     tool_down = tool.run("--install-dir", install_dir, "status", "-i", "jaws")
     native_down = supervisorctl(install_dir, "jaws", "status")
-    result = tool.run("--install-dir", install_dir, "up")
+    if python:
+        _PYTHONS_RAN.add(python)
+    result = tool.run("--install-dir", install_dir, "up", python=python and PYTHONS[python])
     wait_all_running(install_dir)
 
     assert tool_down.returncode == native_down.returncode == 4
