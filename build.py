@@ -28,6 +28,8 @@ supervisor==4.3.0 --hash=sha256:0bcb763fddafba410f35cbde226aa7f8514b9fb82eb05a0c
 tomli==1.2.3 --hash=sha256:e3069e4be3ead9668e21cb9b074cd948f7b3113fd9c8bba083f48247aab8b11c
 """
 INTERPRETER = "/usr/bin/env python3"
+# Plain status answers there without loading the command line (bootstrap/fast.py).
+ENTRY_POINT = "bootstrap.fast:main"
 # 1980-01-02, the earliest date a zip entry holds; SOURCE_DATE_EPOCH overrides it.
 EPOCH = 315619200
 COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
@@ -105,12 +107,12 @@ def make_archive(staging, target):
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", EPOCH))
     built_at = time.strftime(BUILD_AT_TIMESTAMP_FORMAT, time.gmtime(epoch))
     env = Environment(built_at=built_at, shiv_version=shiv_version,
-                      entry_point="bootstrap.cli:main", compile_pyc=False,
+                      entry_point=ENTRY_POINT, compile_pyc=False,
                       reproducible=True)
     builder.MAIN_TEMPLATE = MAIN_TEMPLATE
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    builder.create_archive([staging], tmp, INTERPRETER, "bootstrap.cli:main", env,
+    builder.create_archive([staging], tmp, INTERPRETER, ENTRY_POINT, env,
                            compressed=True)
     os.replace(str(tmp), str(target))
     return env.build_id

@@ -274,14 +274,14 @@ def put_in_force(site, layout, configs, before_swap=None):
 
 
 def write_site_index(layout, site):
-    """Write site.json: the resolved site for fast.py, tied to this site.toml's version."""
+    """Write site.json: the resolved site for quick.py, tied to this site.toml's version."""
     import json
 
-    from bootstrap import fast
+    from bootstrap import quick
 
-    index = {"site_toml": fast.file_signature(str(layout.site)), "site": site}
-    text = json.dumps(index, indent=1, sort_keys=False) + "\n"
-    write_atomic(layout.root / fast.SITE_INDEX, text.encode("utf-8"), 0o644)
+    index = {"site_toml": quick.file_signature(str(layout.site)), "site": site}
+    text = json.dumps(index, indent=1) + "\n"
+    write_atomic(layout.root / quick.SITE_INDEX, text.encode("utf-8"), 0o644)
 
 
 def _read_or_none(path):

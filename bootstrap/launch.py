@@ -26,7 +26,7 @@ def supervisorctl():
 
 
 def tool():
-    from bootstrap.cli import main
+    from bootstrap.fast import main
 
     return main()
 
