@@ -6,6 +6,7 @@ previous.py's work; the whole of a deploy or rollback runs under the install loc
 """
 
 import logging
+import re
 import sys
 import time
 import xmlrpc.client
@@ -75,7 +76,8 @@ def rollback(layout, timeout, report=None):
         source = str(layout.previous / previous.SITE)
         site = sitefile.resolve_site(
             sitefile.parse_toml(files[previous.SITE].decode("utf-8"), source), source)
-        configs = {name: files[previous.config_name(name)] for name in site["instances"]}
+        configs = {name: with_current_key(layout, name, files[previous.config_name(name)])
+                   for name in site["instances"]}
         keep = runner.keep_groups(site, layout)
         current = previous.instances_of(layout.site.read_bytes(), str(layout.site))
         gone = [name for name in current if name not in configs]
@@ -85,6 +87,19 @@ def rollback(layout, timeout, report=None):
         install.put_in_force(site, layout, configs)
         bring_in_force(site, layout, list(site["instances"]), timeout, report, keep)
     return site
+
+
+def with_current_key(layout, instance, text):
+    """Return config text with instance's key as it is now in keys/.
+
+    The previous set may predate a new key; a config with the old one would lock
+    the install's own supervisorctl out.
+    """
+    key = rpc.read_key(layout, instance).encode("ascii")
+    found = re.search(rb"^password=(\S+)$", text, re.MULTILINE)
+    if found is None or found.group(1) == key:
+        return text
+    return text.replace(b"password=" + found.group(1), b"password=" + key)
 
 
 def bring_in_force(site, layout, names, timeout, report, keep=None):

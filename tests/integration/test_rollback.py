@@ -94,3 +94,18 @@ def test_rollback_without_previous_set_says_so(tool, tmp_path, install_dir):
     assert result.returncode == 1
     assert "no previous configs to roll back to" in result.stderr
     assert program_pids(install_dir, "jaws") == pids
+
+
+def test_rollback_keeps_a_key_that_changed_since(tool, tmp_path, install_dir):
+    deploy(tool, tmp_path, install_dir, basic_programs(tmp_path), "a.toml")
+    tool.run("--install-dir", install_dir, "down")
+    (install_dir / "keys" / "jaws.key").write_text("a-newer-key-of-enough-length-0123456789\n")
+    assert deploy(tool, tmp_path, install_dir, basic_programs(tmp_path),
+                  "a.toml").returncode == 0
+
+    result = rollback(tool, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    config = (install_dir / "supervisord-jaws.conf").read_text()
+    assert "password=a-newer-key-of-enough-length-0123456789" in config
+    assert program_pids(install_dir, "jaws")
