@@ -104,8 +104,11 @@ def up(site, layout, names, timeout=START_TIMEOUT, report=None, strict=True):
             foreign.append(name)
             continue
         _stop_orphans(site, layout, name, report)
-        start_supervisord(layout, name)
         started.append(name)
+    # Side by side: each supervisord takes a few tenths of a second to get going.
+    launched = {name: launch_supervisord(layout, name) for name in started}
+    for name in started:
+        check_launched(name, launched[name])
     for name in started:
         wait_answering(layout, name, timeout)
         report(f"{name}: started (pid {read_pid(layout, name)})")
@@ -165,14 +168,18 @@ def _stop_orphans(site, layout, name, report):
                f"(pids {', '.join(str(p) for p in pids)})")
 
 
-def start_supervisord(layout, instance):
-    """Start instance's supervisord, which daemonises itself."""
+def launch_supervisord(layout, instance):
+    """Start instance's supervisord, which daemonises itself; return the process."""
     clear_stale(layout, instance)
     argv = [sys.executable, "-I", layout.launcher("supervisord"),
             "-c", layout.config(instance)]
+    return proc.start(argv, env=proc.clean_environment(), cwd=str(layout.root))
+
+
+def check_launched(instance, process):
+    """Wait until supervisord's first process exits; raise if it failed."""
     # supervisord forks and its first process exits once the daemon is on its way.
-    result = proc.run(argv, timeout=START_TIMEOUT, env=proc.clean_environment(),
-                      check=False, cwd=str(layout.root))
+    result = proc.finish(process, START_TIMEOUT)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise BootstrapError(f"supervisord of instance {instance} did not start: "

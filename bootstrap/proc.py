@@ -50,6 +50,29 @@ def run(argv, timeout, env=None, input_text=None, check=True, cwd=None):
     return result
 
 
+def start(argv, env=None, cwd=None):
+    """Start argv without waiting for it; return the Popen (text pipes) for finish()."""
+    argv = [str(a) for a in argv]
+    log.info("running %s", argv)
+    try:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, universal_newlines=True,
+                                env=env, cwd=cwd)
+    except OSError as exc:
+        raise BootstrapError(f"{argv[0]}: cannot run it: {exc.strerror}") from None
+
+
+def finish(process, timeout):
+    """Wait for a process from start(); return its CompletedProcess."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise BootstrapError(f"{process.args[0]}: no answer within {timeout}s") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def run_attached(argv, env=None):
     """Run argv with our stdin, stdout and stderr; return its exit status."""
     argv = [str(a) for a in argv]
