@@ -23,6 +23,12 @@ BROKEN = Path(__file__).resolve().parent.parent / "broken_sites"
 NOBODY = "nobody"
 
 
+def tracked_site(tool, directory, install_dir):
+    """Write a staging site file; have tool stop whatever runs in install_dir at the end."""
+    tool.track(install_dir)
+    return staging_site(directory, install_dir)
+
+
 def needs_root():
     if os.geteuid() != 0:
         pytest.skip("needs root: the test gives files to another account")
@@ -226,7 +232,7 @@ class CmdlineScanner:
 
 
 def test_no_key_on_any_command_line_during_deploy(tool, install_dir, tmp_path):
-    site = staging_site(tmp_path, install_dir)
+    site = tracked_site(tool, tmp_path, install_dir)
 
     with CmdlineScanner() as scanner:
         result = tool.run("--config", site, "-vv", "deploy", "--timeout", "90")
@@ -244,7 +250,7 @@ def test_no_key_on_any_command_line_during_deploy(tool, install_dir, tmp_path):
 
 
 def test_no_key_in_logs_output_or_json(tool, install_dir, tmp_path):
-    site = staging_site(tmp_path, install_dir)
+    site = tracked_site(tool, tmp_path, install_dir)
     runs = [tool.run("--config", site, "-vv", "deploy", "--timeout", "90")]
 
     for args in (["status"], ["status", "--json"], ["check", "--json"], ["version", "--json"],
@@ -270,7 +276,7 @@ def wait_until(predicate, timeout=60):
 
 
 def test_rotate_key_replaces_one_key_and_names_the_restart(tool, install_dir, tmp_path):
-    site = staging_site(tmp_path, install_dir)
+    site = tracked_site(tool, tmp_path, install_dir)
     assert tool.run("--config", site, "deploy", "--timeout", "90").returncode == 0
     old = {p.stem: p.read_text() for p in (install_dir / "keys").glob("*.key")}
     config_before = (install_dir / "supervisord-jaws.conf").read_bytes()
@@ -357,7 +363,7 @@ def test_no_tcp_listener_without_inet(tool, install_dir):
 
 def test_loopback_inet_listens_only_there_and_check_knows_it(tool, install_dir, tmp_path):
     port = free_port()
-    site = staging_site(tmp_path, install_dir)
+    site = tracked_site(tool, tmp_path, install_dir)
     text = site.read_text().replace("[instances.jaws]\n",
                                     f'[instances.jaws]\ninet = "127.0.0.1:{port}"\n', 1)
     site.write_text(text)
@@ -374,7 +380,7 @@ def test_loopback_inet_listens_only_there_and_check_knows_it(tool, install_dir, 
 
 
 def test_remote_inet_is_refused_without_allow_remote(tool, install_dir, tmp_path):
-    site = staging_site(tmp_path, install_dir)
+    site = tracked_site(tool, tmp_path, install_dir)
     site.write_text(site.read_text().replace("[instances.jtm]\n",
                                              '[instances.jtm]\ninet = "0.0.0.0:9001"\n', 1))
 
@@ -385,7 +391,7 @@ def test_remote_inet_is_refused_without_allow_remote(tool, install_dir, tmp_path
 
 
 def test_allow_remote_warns_that_http_is_not_encrypted(tool, install_dir, tmp_path):
-    site = staging_site(tmp_path, install_dir)
+    site = tracked_site(tool, tmp_path, install_dir)
     site.write_text(site.read_text().replace(
         "[instances.jtm]\n", '[instances.jtm]\ninet = "0.0.0.0:9001"\nallow_remote = true\n', 1))
 
@@ -414,7 +420,7 @@ def test_check_json_changes_nothing_and_reports_host(tool, install_dir):
 
 def test_check_fails_for_missing_command_and_foreign_dir(tool, install_dir, tmp_path):
     needs_root()
-    site = staging_site(tmp_path, install_dir)
+    site = tracked_site(tool, tmp_path, install_dir)
     (tmp_path / "shims" / "jaws-cromwell").unlink()
     (tmp_path / "shims" / "jaws-jtm").chmod(0o644)
     install_dir.mkdir()
