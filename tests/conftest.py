@@ -173,6 +173,18 @@ class Tool:
         for i, arg in enumerate(args[:-1]):
             if arg == "--install-dir" and args[i + 1] not in self.install_dirs:
                 self.install_dirs.append(args[i + 1])
+        if "--config" in args[:-1] and "--install-dir" not in args:
+            self._track_site_file(args[args.index("--config") + 1])
+
+    def _track_site_file(self, path):
+        """Track the install directory a site file names, for runs without --install-dir."""
+        from bootstrap import sitefile
+        from bootstrap.errors import BootstrapError
+
+        try:
+            self.track(sitefile.load_site(path)["install_dir"])
+        except BootstrapError:
+            pass  # a broken site file starts nothing
 
     def track(self, install_dir):
         if str(install_dir) not in self.install_dirs:
