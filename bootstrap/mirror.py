@@ -10,12 +10,11 @@ Never starts or stops a supervisord itself (that is instances.py).
 import errno
 import socket
 import sys
-import threading
 import time
 import xmlrpc.client
 
 from bootstrap import names as namespecs
-from bootstrap import proc, rpc
+from bootstrap import rpc
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               EXIT_USAGE, BootstrapError, worst)
 
@@ -187,6 +186,8 @@ def ctl_argv(layout, instance, args):
 
 def ctl(layout, instance, args):
     """Run supervisorctl against instance on our terminal; return its exit status."""
+    from bootstrap import proc
+
     return proc.run_attached(ctl_argv(layout, instance, list(args)))
 
 
@@ -218,6 +219,8 @@ def run_verb(site, layout, names, verb, args, out=None, err=None):
 
 
 def follow(layout, plan, verb, err):
+    from bootstrap import proc
+
     if len(plan) != 1:
         raise BootstrapError(f"{verb} -f follows one instance at a time; choose one of "
                              f"{', '.join(plan)} with -i", EXIT_USAGE)
@@ -229,6 +232,11 @@ def follow(layout, plan, verb, err):
 
 def run_parallel(layout, plan, verb, err):
     """Run supervisorctl verb on every instance of plan at once; return their results."""
+    # Only the relayed verbs pay for these; status never needs them.
+    import threading
+
+    from bootstrap import proc
+
     argvs = {name: ctl_argv(layout, name, [verb] + args) for name, args in plan.items()}
     results = {}
 

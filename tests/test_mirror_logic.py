@@ -1,5 +1,7 @@
 """Pure logic of the mirrored verbs: name routing, status selection, records, messages."""
 
+import os
+
 import pytest
 
 from bootstrap import mirror, names, orphans, version
@@ -183,3 +185,17 @@ def test_instance_line_flags_an_older_build():
     line = version._instance_line(record, "new")
 
     assert "runs build old: an older build than the installed new" in line
+
+
+def test_supervisord_pid_ignores_a_reused_pid(tmp_path):
+    from bootstrap import instances
+
+    layout = Layout(tmp_path)
+    layout.run.mkdir()
+    # This test's own process is alive but runs no supervisord config.
+    layout.pidfile("jaws").write_text(f"{os.getpid()}\n")
+    layout.socket("jaws").write_text("")
+
+    assert instances.supervisord_pid(layout, "jaws") is None
+    assert instances.clear_stale(layout, "jaws") is True
+    assert not layout.pidfile("jaws").exists() and not layout.socket("jaws").exists()

@@ -250,3 +250,28 @@ def test_up_as_one_account_prints_the_command_for_the_other(tool, other_account)
     tool.track_install_pids()
     assert printed.returncode == 0, printed.stderr
     assert "jtm: started" in printed.stderr
+
+
+def test_stop_orphans_stops_only_what_the_socket_marks(tmp_path):
+    from bootstrap import orphans
+    from bootstrap.paths import Layout
+
+    layout = Layout(tmp_path)
+    site = {"instances": {"jaws": {"programs": {"svc": {"stopwaitsecs": 5}}}}}
+    marked = dict(os.environ, SUPERVISOR_SERVER_URL=f"unix://{layout.socket('jaws')}",
+                  SUPERVISOR_PROCESS_NAME="svc")
+    other = dict(os.environ, SUPERVISOR_SERVER_URL="unix:///elsewhere.sock")
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    orphan = subprocess.Popen(sleep, env=marked)
+    bystander = subprocess.Popen(sleep, env=other)
+    try:
+        stopped = orphans.stop_orphans(site, layout, "jaws")
+        orphan.wait(timeout=10)
+
+        assert stopped == [orphan.pid]
+        assert orphan.returncode == -signal.SIGTERM
+        assert bystander.poll() is None
+    finally:
+        for child in (orphan, bystander):
+            child.kill()
+            child.wait()
