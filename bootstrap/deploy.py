@@ -53,10 +53,7 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
         stale = old_builds(layout, names, build_id)
         if restart_supervisors and stale:
             runner.refuse_restart_under_runner(keep, stale)
-            for name in stale:
-                report(f"{name}: restarting supervisord (build {stale[name]}) on build "
-                       f"{build_id}")
-            instances.down(layout, list(stale), timeout=timeout, report=report)
+            _shut_down_old(layout, stale, build_id, timeout, report)
             stale = {}
         bring_in_force(site, layout, names, timeout, report, keep)
     for name, running in stale.items():
@@ -64,6 +61,13 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
                f"build {running or 'unknown'}, the launchers run build {build_id}; "
                "'deploy --restart-supervisors' moves it (its programs restart)")
     return layout
+
+
+def _shut_down_old(layout, stale, build_id, timeout, report):
+    for name in stale:
+        report(f"{name}: restarting supervisord (build {stale[name] or 'unknown'}) on "
+               f"build {build_id}")
+    instances.down(layout, list(stale), timeout=timeout, report=report)
 
 
 def rollback(layout, timeout, report=None):

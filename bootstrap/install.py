@@ -254,9 +254,7 @@ def put_in_force(site, layout, configs, before_swap=None):
     try:
         pkgshim.install()
         for name, text in changed.items():
-            staged[name] = stage_file(layout.config(name), text, 0o640,
-                                      group=site["instances"][name]["control_group"])
-            render.check_config(staged[name], shown=layout.config(name))
+            staged[name] = _stage_checked(site, layout, name, text)
         if before_swap is not None:
             before_swap()
         if changed or _read_or_none(layout.site) != site_text:
@@ -282,6 +280,17 @@ def write_site_index(layout, site):
     index = {"site_toml": quick.file_signature(str(layout.site)), "site": site}
     text = json.dumps(index, indent=1) + "\n"
     write_atomic(layout.root / quick.SITE_INDEX, text.encode("utf-8"), 0o644)
+
+
+def _stage_checked(site, layout, name, text):
+    tmp = stage_file(layout.config(name), text, 0o640,
+                     group=site["instances"][name]["control_group"])
+    try:
+        render.check_config(tmp, shown=layout.config(name))
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp
 
 
 def _read_or_none(path):
