@@ -89,7 +89,8 @@ def replace_previous(layout, files):
 
     tmp = layout.root / f".previous.tmp-{os.getpid()}"
     old = layout.root / f".previous.old-{os.getpid()}"
-    for stale in (tmp, old):
+    # Left by a run that died between its two renames; the lock is ours now.
+    for stale in layout.root.glob(".previous.*-*"):
         shutil.rmtree(str(stale), ignore_errors=True)
     os.mkdir(str(tmp), 0o750)
     for name, data in files.items():

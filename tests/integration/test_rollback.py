@@ -109,3 +109,19 @@ def test_rollback_keeps_a_key_that_changed_since(tool, tmp_path, install_dir):
     config = (install_dir / "supervisord-jaws.conf").read_text()
     assert "password=a-newer-key-of-enough-length-0123456789" in config
     assert program_pids(install_dir, "jaws")
+
+
+def test_rollback_shuts_down_an_instance_the_previous_set_lacks(tool, tmp_path, install_dir):
+    deploy(tool, tmp_path, install_dir, basic_programs(tmp_path), "a.toml")
+    more = dict(basic_programs(tmp_path), aux={"omega": program(tmp_path, "omega")})
+    assert deploy(tool, tmp_path, install_dir, more, "b.toml").returncode == 0
+    aux_pid = int((install_dir / "run" / "supervisord-aux.pid").read_text())
+
+    result = rollback(tool, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert "aux: stopped" in result.stderr
+    assert not (install_dir / "run" / "supervisord-aux.pid").exists()
+    status = tool.run("--install-dir", install_dir, "status")
+    assert status.returncode == 0 and "aux" not in status.stdout
+    assert aux_pid not in tool.supervisord_pids()
