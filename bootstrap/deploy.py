@@ -53,8 +53,7 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
         stale = old_builds(layout, names, build_id)
         if restart_supervisors and stale:
             runner.refuse_restart_under_runner(keep, stale)
-            _shut_down_old(layout, stale, build_id, timeout, report)
-            stale = {}
+            stale = _shut_down_old(site, layout, stale, build_id, timeout, report)
         bring_in_force(site, layout, names, timeout, report, keep)
     for name, running in stale.items():
         report(f"{name}: supervisord (pid {instances.read_pid(layout, name)}) still runs "
@@ -63,11 +62,16 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     return layout
 
 
-def _shut_down_old(layout, stale, build_id, timeout, report):
-    for name in stale:
+def _shut_down_old(site, layout, stale, build_id, timeout, report):
+    """Shut down the stale instances this account may start again; return the rest."""
+    # Another account's instance, once down, could not be brought back from here.
+    theirs = {n: b for n, b in stale.items() if instances.owner_mismatch(site, n)}
+    ours = [name for name in stale if name not in theirs]
+    for name in ours:
         report(f"{name}: restarting supervisord (build {stale[name] or 'unknown'}) on "
                f"build {build_id}")
-    instances.down(layout, list(stale), timeout=timeout, report=report)
+    instances.down(layout, ours, timeout=timeout, report=report)
+    return theirs
 
 
 def rollback(layout, timeout, report=None):
