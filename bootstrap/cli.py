@@ -48,7 +48,13 @@ class Context:
         if not layout.site.is_file():
             raise BootstrapError(f"{layout.site}: no install here; run "
                                  f"'{PROG} --config SITE.toml deploy' first")
-        return sitefile.load_site(str(layout.site)), layout
+        site = sitefile.load_site(str(layout.site))
+        # Commands run code from the install (launchers, the unpacked build): one
+        # that another account could have changed is refused before any of it runs.
+        from bootstrap import safety
+
+        safety.check_install_dir(layout, site, for_use=True)
+        return site, layout
 
     def has_site_file(self):
         return bool(self.config or self.example)

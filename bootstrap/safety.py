@@ -31,8 +31,9 @@ ADVICE = "remove it or choose another install_dir"
 class Accounts:
     """Who may own and write what in one install directory of a site."""
 
-    def __init__(self, site):
+    def __init__(self, site, for_use=False):
         self.euid = os.geteuid()
+        self.trusted = {self.euid}
         self.instance_uids = {}
         self.instance_gids = {}
         for name, table in site["instances"].items():
@@ -42,10 +43,14 @@ class Accounts:
         # run/ and logs/ can have one group only: the control group of the first
         # instance, which every instance's account must belong to (check says so).
         self.shared_gid = gid_of(first["control_group"])
+        if for_use and self.euid != 0:
+            # Using an install (not creating one), an account trusts root and the
+            # accounts whose services it controls; root trusts only itself.
+            self.trusted |= {0} | {u for u in self.instance_uids.values() if u is not None}
 
     def owners(self, relative):
         """Return the uids that may own the entry at relative (a tuple of names)."""
-        allowed = {self.euid}
+        allowed = set(self.trusted)
         if relative[:1] in (("run",), ("logs",)):
             allowed |= {uid for uid in self.instance_uids.values() if uid is not None}
         return allowed
@@ -92,16 +97,17 @@ def check_ancestors(root):
                                "not sticky, so they could replace it")
 
 
-def check_install_dir(layout, site=None):
+def check_install_dir(layout, site=None, for_use=False):
     """Refuse an install directory, or anything in it, that another account controls.
 
     Walks the whole tree without following symlinks: a symlink anywhere, an entry
     owned by an account that has no business there, or one writable by accounts
-    other than its owner and a control group is refused. Changes nothing.
+    other than its owner and a control group is refused. Changes nothing. With
+    for_use, the install is one to run code from, not to write: see Accounts.
     """
     root = Path(layout.root)
     check_ancestors(root)
-    accounts = Accounts(site) if site is not None else None
+    accounts = Accounts(site, for_use) if site is not None else None
     try:
         check_entry(root, (), os.lstat(str(root)), accounts)
     except FileNotFoundError:

@@ -178,6 +178,22 @@ def test_install_dir_under_a_foreign_parent_is_refused(tool, install_dir):
     assert list(parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("args", [["up"], ["ctl", "jaws", "status"], ["rotate-key", "jaws"]])
+def test_planted_install_is_not_run_by_root(tool, install_dir, args):
+    needs_root()
+    assert tool.run("--example", "--install-dir", install_dir, "init").returncode == 0
+    nobody = pwd.getpwnam(NOBODY)
+    for path in [install_dir] + list(install_dir.rglob("*")):
+        os.lchown(str(path), nobody.pw_uid, nobody.pw_gid)
+    before = snapshot(install_dir)
+
+    result = tool.run("--install-dir", install_dir, *args)
+
+    assert_refused(result, str(install_dir), "belongs to another account (nobody)")
+    assert snapshot(install_dir) == before
+    assert not list((install_dir / "run").iterdir())
+
+
 def test_new_install_dir_has_safe_modes_and_no_readable_key(tool, install_dir):
     result = tool.run("--example", "--install-dir", install_dir, "init")
 
