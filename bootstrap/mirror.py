@@ -115,13 +115,14 @@ def status_lines(infos, specs):
     return errors + format_status_lines(matching), code
 
 
-def status(layout, names, specs=(), site=None, as_json=False, out=None):
+def status(layout, names, specs=(), site=None, as_json=False, out=None, err=None):
     """Print the status of specs (all programs if none) on each instance; return the status.
 
-    Each line is supervisorctl's, prefixed by its instance; with as_json, one
+    Each line is supervisorctl's, prefixed by its instance; the line about an
+    instance that does not answer goes to err, being an error. With as_json, one
     object per program and one per unreachable instance or unknown name.
     """
-    out = out or sys.stdout
+    out, err = out or sys.stdout, err or sys.stderr
     statuses = fetch_statuses(layout, names)
     routes = route_status(site, statuses, list(specs))
     if as_json:
@@ -130,7 +131,8 @@ def status(layout, names, specs=(), site=None, as_json=False, out=None):
     codes = []
     for name, told in routes.items():
         lines, code = status_lines(statuses[name], told)
-        out.write("".join(prefixed(name, width, line) for line in lines))
+        stream = err if isinstance(statuses[name], Unreachable) else out
+        stream.write("".join(prefixed(name, width, line) for line in lines))
         codes.append(code)
     return worst(codes)
 

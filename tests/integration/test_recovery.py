@@ -80,7 +80,7 @@ def test_up_after_sigkill_brings_both_back_without_duplicates(tool, install_dir,
     wait_all_running(install_dir)
 
     assert tool_down.returncode == native_down.returncode == 4
-    assert "refused connection" in tool_down.stdout
+    assert "refused connection" in tool_down.stderr
     assert result.returncode == 0, result.stderr
     assert "stopped programs left by a supervisord that was killed" in result.stderr
     assert all(pid_alive(pid) for pid in supervisord_pids(install_dir).values())
