@@ -233,10 +233,13 @@ def make_dir(path, mode, gid=None):
     try:
         os.mkdir(str(path), 0o700)
     except FileExistsError:
-        # check_install_dir has judged it whole; only a swap since then is left.
+        # check_install_dir has judged it whole; what is left is another account
+        # putting something in its place since then.
         st = os.lstat(str(path))
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
             raise refuse(path, "is a symbolic link or not a directory") from None
+        if st.st_uid != os.geteuid() or st.st_mode & stat.S_IWOTH:
+            raise refuse(path, "was replaced by another account while being checked")
         return False
     except FileNotFoundError:
         make_dir(path.parent, 0o755)
