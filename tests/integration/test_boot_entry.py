@@ -80,3 +80,17 @@ def test_boot_entry_install_without_crontab_says_so(tool, deployed):
 
     assert result.returncode == 1
     assert "no crontab command" in result.stderr
+
+
+@needs_crontab
+def test_boot_entry_install_replaces_an_older_line_for_this_install(tool, deployed,
+                                                                   saved_crontab):
+    line = tool.run("--install-dir", deployed, "boot-entry").stdout.strip()
+    older = f"@reboot /opt/old/python3 -I up # jaws-bootstrap boot-entry {deployed}"
+    other = "@reboot /bin/true # jaws-bootstrap boot-entry /some/other/install"
+    crontab("-", input_text=f"{older}\n{other}\n")
+
+    result = tool.run("--install-dir", deployed, "boot-entry", "--install")
+
+    assert result.returncode == 0, result.stderr
+    assert crontab("-l").stdout.splitlines() == [other, line]
