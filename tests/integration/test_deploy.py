@@ -225,7 +225,7 @@ def test_restart_supervisors_moves_them_to_the_new_build(tool, tmp_path, install
 def test_second_deploy_waits_until_the_first_has_applied_and_waited(tool, tmp_path,
                                                                      install_dir, deployed):
     slow = basic_programs(tmp_path, beta=program(tmp_path, "beta", "--slow",
-                                                 options="startsecs = 4\n"))
+                                                 options="startsecs = 6\n"))
     slow = {i: {p: t.replace("startsecs = 1\n", "") for p, t in progs.items()}
             for i, progs in slow.items()}
     site_slow = write_site(tmp_path, install_dir, slow, name="slow.toml")
