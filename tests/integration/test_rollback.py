@@ -1,6 +1,8 @@
 """rollback of the built .pyz: previous/ holds the last good set and only that."""
 
-from conftest import program_pids
+import pytest
+
+from conftest import PYTHONS, Tool, program_pids
 from deploysites import basic_programs, config_bytes, program, write_site
 
 
@@ -125,3 +127,30 @@ def test_rollback_shuts_down_an_instance_the_previous_set_lacks(tool, tmp_path, 
     status = tool.run("--install-dir", install_dir, "status")
     assert status.returncode == 0 and "aux" not in status.stdout
     assert aux_pid not in tool.supervisord_pids()
+
+
+@pytest.fixture
+def oldest_tool(pyz):
+    """The .pyz under the oldest CPython present (3.6 where there is one)."""
+    version = min(PYTHONS, key=lambda v: int(v.split(".")[1]))
+    oldest = Tool(pyz, PYTHONS[version], version)
+    yield oldest
+    oldest.cleanup()
+
+
+def test_change_fail_and_rollback_under_the_oldest_python(oldest_tool, tmp_path,
+                                                          install_dir):
+    first = deploy(oldest_tool, tmp_path, install_dir, basic_programs(tmp_path), "a.toml")
+    pids = program_pids(install_dir, "jaws")
+    changed = basic_programs(tmp_path, beta=program(tmp_path, "beta", "--v2"))
+    second = deploy(oldest_tool, tmp_path, install_dir, changed, "b.toml")
+    moved = {s for s, p in program_pids(install_dir, "jaws").items() if pids.get(s) != p}
+    failed = deploy(oldest_tool, tmp_path, install_dir, bad_programs(tmp_path), "c.toml")
+
+    result = rollback(oldest_tool, install_dir)
+
+    assert (first.returncode, second.returncode, failed.returncode) == (0, 0, 1)
+    assert moved == {"jaws-dep:beta"}
+    assert result.returncode == 0, result.stderr
+    assert b"--v2" in config_bytes(install_dir)["supervisord-jaws.conf"]
+    assert running(install_dir) == {"jaws-dep:alpha", "jaws-dep:beta", "jaws-dep:gamma"}
