@@ -245,7 +245,7 @@ def run_parallel(layout, plan, verb, err):
     def work(name):
         try:
             results[name] = proc.run(argvs[name], timeout=RELAY_TIMEOUT, check=False)
-        except BootstrapError as exc:
+        except Exception as exc:  # noqa: BLE001 - raised again in the main thread, below
             results[name] = exc
 
     threads = [threading.Thread(target=work, args=(name,), daemon=True) for name in plan]
@@ -253,7 +253,7 @@ def run_parallel(layout, plan, verb, err):
         thread.start()
     _wait(threads, list(plan), verb, err)
     for name in plan:
-        if isinstance(results[name], BootstrapError):
+        if isinstance(results[name], Exception):
             raise results[name]
     return {name: results[name] for name in plan}
 
