@@ -197,15 +197,16 @@ def check_commands(site, findings):
         for prog, options in table["programs"].items():
             directory = options.get("directory", site["install_dir"])
             check_command(findings, f"instances.{inst}.programs.{prog}.command",
-                          options["command"], directory)
+                          options["command"], directory, table["user"])
     runner = site.get("runner")
     if runner:
+        user = site["instances"][runner["instance"]]["user"]
         check_command(findings, "runner.command", runner["command"],
-                      runner["working_directory"])
+                      runner["working_directory"], user)
 
 
-def check_command(findings, subject, command, directory):
-    """Check that the first word of command names an executable file."""
+def check_command(findings, subject, command, directory, user):
+    """Check that the first word of command names a file user can execute."""
     from bootstrap import proc
 
     try:
@@ -223,7 +224,17 @@ def check_command(findings, subject, command, directory):
             return
     if not os.path.isfile(path):
         findings.add(FAIL, subject, f"{path}: no such file")
-    elif not os.access(path, os.X_OK):
-        findings.add(FAIL, subject, f"{path}: not executable")
+        return
+    problem = _execute_problem(path, user)
+    if problem:
+        findings.add(FAIL, subject, f"{path}: {problem}")
     else:
-        findings.add(OK, subject, f"{path} is executable")
+        findings.add(OK, subject, f"{path} is executable by {user}")
+
+
+def _execute_problem(path, user):
+    from bootstrap import accounts
+
+    if accounts.uid_of(user) in (None, os.geteuid()):
+        return None if os.access(path, os.X_OK) else "not executable"
+    return accounts.execute_problem(path, user)

@@ -14,6 +14,7 @@ import pwd
 import stat
 from pathlib import Path
 
+from bootstrap.accounts import check_accounts, gid_of, is_member, uid_of  # noqa: F401
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 
 log = logging.getLogger(__name__)
@@ -57,20 +58,6 @@ class Accounts:
 
     def writer_gids(self):
         return {gid for gid in self.instance_gids.values() if gid is not None}
-
-
-def uid_of(user):
-    try:
-        return pwd.getpwnam(user).pw_uid
-    except (KeyError, ValueError):
-        return None
-
-
-def gid_of(group):
-    try:
-        return grp.getgrnam(group).gr_gid
-    except (KeyError, ValueError):
-        return None
 
 
 def refuse(path, why):
@@ -172,39 +159,6 @@ def _name_of_gid(gid):
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return f"gid {gid}"
-
-
-def check_accounts(site, source="site"):
-    """Refuse a site whose accounts or groups are missing or cannot share run/."""
-    shared = next(iter(site["instances"].values()))["control_group"]
-    for name, table in site["instances"].items():
-        where = f"{source}: instances.{name}"
-        user, group = table["user"], table["control_group"]
-        uid = uid_of(user)
-        if uid is None:
-            raise BootstrapError(f'{where}.user: no account "{user}" on this host', EXIT_USAGE)
-        if gid_of(group) is None:
-            raise BootstrapError(f'{where}.control_group: no group "{group}" on this host',
-                                 EXIT_USAGE)
-        if uid == os.geteuid():
-            continue
-        # supervisord, once it runs as user, writes its socket, pid file and logs
-        # through these groups and gives the socket to the control group.
-        for needed in (group, shared):
-            if not is_member(user, needed):
-                raise BootstrapError(
-                    f'{where}.user: account "{user}" is not in group "{needed}", so its '
-                    f"supervisord could not write its socket and logs; add it "
-                    f"(usermod -aG {needed} {user}) or change the site", EXIT_USAGE)
-
-
-def is_member(user, group):
-    """Return True if account user belongs to group, as primary or extra group."""
-    try:
-        entry = grp.getgrnam(group)
-        return pwd.getpwnam(user).pw_gid == entry.gr_gid or user in entry.gr_mem
-    except (KeyError, ValueError):
-        return False
 
 
 def prepare_install_dir(site, layout):

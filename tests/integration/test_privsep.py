@@ -284,3 +284,39 @@ def test_instance_without_user_run_by_root_gets_a_warning(accounts, tool, shared
     assert ("instance jaws: supervisord and its programs will run as root; set "
             "instances.jaws.user") in result.stderr
     assert "instance jtm:" not in result.stderr
+
+
+def test_python_the_instance_account_cannot_run_is_refused(accounts, tool, shared_dir,
+                                                           tmp_path):
+    site = write_site(tmp_path / "site.toml", shared_dir, accounts)
+    python = os.path.realpath(tool.python)
+    if not python.startswith("/root/"):
+        pytest.skip(f"the test Python {python} is open to every account")
+
+    result = tool.run("--config", site, "init")
+
+    assert result.returncode == 2
+    assert (f'instances.jaws.user: account "{accounts.jaws}" cannot run this Python '
+            f"({python}: /root is closed to it)") in result.stderr
+    assert not shared_dir.exists()
+
+
+def test_check_finds_command_closed_to_the_instance_account(accounts, tool, shared_dir,
+                                                            tmp_path):
+    private = shared_dir.parent / "private"
+    private.mkdir()
+    private.chmod(0o700)
+    (private / "daemon").write_text("#!/bin/sh\nexec sleep 1000\n")
+    (private / "daemon").chmod(0o755)
+    site = write_site(tmp_path / "site.toml", shared_dir, accounts)
+    site.write_text(site.read_text().replace(
+        'command = "{python} {install_dir}/bin/jaws-standin --name cromwell"',
+        f'command = "{private}/daemon"'))
+
+    result = tool.run("--config", site, "check", python=SYSTEM_PYTHON)
+
+    assert result.returncode == 1
+    assert (f"FAIL  instances.jtm.programs.cromwell.command: {private}/daemon: "
+            f"{private} is closed to it") in result.stdout
+    assert "OK    instances.jaws.programs.site-daemon.command: " in result.stdout
+    assert not shared_dir.exists()
