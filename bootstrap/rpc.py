@@ -42,8 +42,12 @@ def unreachable_errors():
 
 def is_answering(layout, instance, key=None):
     """Return True if instance's supervisord answers getState as RUNNING."""
+    # Without supervisor's transport, whose import (medusa and all) up would pay.
+    from bootstrap import quick
+
     try:
-        state = server_proxy(layout, instance, key).supervisor.getState()
-    except unreachable_errors():
+        key = read_key(layout, instance) if key is None else key
+        state = quick.call(layout.socket(instance), instance, key, "supervisor.getState")
+    except quick.FAILURES + (BootstrapError,):
         return False
-    return state.get("statename") == "RUNNING"
+    return isinstance(state, dict) and state.get("statename") == "RUNNING"
