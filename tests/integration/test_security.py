@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import staging_site
+from conftest import children_of, staging_site
 
 BROKEN = Path(__file__).resolve().parent.parent / "broken_sites"
 NOBODY = "nobody"
@@ -263,6 +263,34 @@ def test_no_key_on_any_command_line_during_deploy(tool, install_dir, tmp_path):
     leaked = [line for line in scanner.seen if any(k.encode() in line for k in keys)]
     assert leaked == []
     assert not any(k in result.stdout + result.stderr for k in keys)
+
+
+def test_no_key_on_command_lines_or_environments_of_other_commands(tool, install_dir,
+                                                                    tmp_path):
+    site = tracked_site(tool, tmp_path, install_dir)
+    assert tool.run("--config", site, "deploy", "--timeout", "90").returncode == 0
+    keys = read_keys(install_dir)
+    daemons = [supervisord_pid(install_dir, name) for name in ("jaws", "jtm")]
+    environs = []
+    for pid in daemons + [p for d in daemons for p in children_of(d)]:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            environs.append(fh.read())
+
+    with CmdlineScanner() as scanner:
+        runs = [tool.run("--install-dir", install_dir, *args) for args in (
+            ["ctl", "jaws", "status"], ["restart", "all"], ["tail", "jaws-jtm"],
+            ["rotate-key", "jtm"])]
+        # What rotate-key asks for, so that the new key is in force for the rest.
+        os.kill(daemons[1], signal.SIGHUP)
+        assert wait_until(lambda: tool.run("--install-dir", install_dir, "status", "-i",
+                                           "jtm").returncode == 0)
+        runs += [tool.run("--install-dir", install_dir, *args) for args in (["down"], ["up"])]
+
+    keys += read_keys(install_dir)
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert any(b"bin/supervisorctl" in line for line in scanner.seen)
+    assert not [line for line in scanner.seen if any(k.encode() in line for k in keys)]
+    assert not [env for env in environs if any(k.encode() in env for k in keys)]
 
 
 def test_no_key_in_logs_output_or_json(tool, install_dir, tmp_path):
