@@ -1,4 +1,5 @@
-"""The quick `status` behind fast.main (DESIGN.md, "Performance targets").
+"""The quick `status` behind fast.main, and XML-RPC calls without supervisor's
+transport (DESIGN.md, "Performance targets").
 
 Answers with _socket, json and expat alone: reads the instance names from
 site.json (which init writes beside site.toml), asks every instance at once over
@@ -19,9 +20,6 @@ STOPPED_STATE_NAMES = ("STOPPED", "EXITED", "FATAL", "UNKNOWN")
 SITE_INDEX = "site.json"
 # Past this the full command line takes over, and waits as long as it must.
 ANSWER_TIMEOUT = 30
-REQUEST_BODY = (b"<?xml version='1.0'?>\n<methodCall>\n"
-                b"<methodName>supervisor.getAllProcessInfo</methodName>\n"
-                b"<params>\n</params>\n</methodCall>\n")
 
 
 class NotQuick(Exception):
@@ -88,28 +86,40 @@ def ask_all(root, names):
     sockets = {}
     try:
         for name in names:
-            sockets[name] = send_request(root, name)
+            with open(os.path.join(root, "keys", f"{name}.key")) as fh:
+                key = fh.read().strip()
+            sockets[name] = send_request(os.path.join(root, "run", f"supervisord-{name}.sock"),
+                                         name, key, "supervisor.getAllProcessInfo")
         return {name: read_answer(sock) for name, sock in sockets.items()}
     finally:
         for sock in sockets.values():
             sock.close()
 
 
-def send_request(root, instance):
-    """Connect to instance's socket and send the getAllProcessInfo call."""
+def call(socket_path, username, key, method):
+    """Return the result of one XML-RPC call without arguments; raise one of FAILURES."""
+    sock = send_request(str(socket_path), username, key, method)
+    try:
+        return read_answer(sock)
+    finally:
+        sock.close()
+
+
+def send_request(socket_path, username, key, method):
+    """Connect to a supervisord's socket and send the call of method, without arguments."""
     import binascii
 
-    with open(os.path.join(root, "keys", f"{instance}.key")) as fh:
-        key = fh.read().strip()
-    credentials = binascii.b2a_base64(f"{instance}:{key}".encode("utf-8")).strip()
+    body = (f"<?xml version='1.0'?>\n<methodCall>\n<methodName>{method}</methodName>\n"
+            "<params>\n</params>\n</methodCall>\n").encode("ascii")
+    credentials = binascii.b2a_base64(f"{username}:{key}".encode("utf-8")).strip()
     head = ("POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
-            f"Content-Length: {len(REQUEST_BODY)}\r\nAuthorization: Basic ")
-    # _socket, not socket: the latter builds its enums at import, a tenth of this run.
+            f"Content-Length: {len(body)}\r\nAuthorization: Basic ")
+    # _socket, not socket: the latter builds its enums at import, a tenth of a status.
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(ANSWER_TIMEOUT)
-        sock.connect(os.path.join(root, "run", f"supervisord-{instance}.sock"))
-        sock.sendall(head.encode("ascii") + credentials + b"\r\n\r\n" + REQUEST_BODY)
+        sock.connect(socket_path)
+        sock.sendall(head.encode("ascii") + credentials + b"\r\n\r\n" + body)
     except BaseException:
         sock.close()
         raise
