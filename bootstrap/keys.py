@@ -91,7 +91,7 @@ def rotate_key(site, layout, instance):
     The running supervisord keeps accepting only the old key until it re-reads its
     config, so the text returned names the exact command that makes it do so.
     """
-    from bootstrap import install, instances, render
+    from bootstrap import install, render
 
     if instance not in site["instances"]:
         known = ", ".join(site["instances"])
@@ -110,6 +110,13 @@ def rotate_key(site, layout, instance):
         write_secret(layout.key(instance), (keys[instance] + "\n").encode("ascii"),
                      site["instances"][instance]["control_group"])
         log.info("wrote a new key for instance %s in %s", instance, layout.key(instance))
+    return restart_advice(site, layout, instance)
+
+
+def restart_advice(site, layout, instance):
+    """Say what makes instance's running supervisord take its new key."""
+    from bootstrap import instances
+
     pid = instances.read_pid(layout, instance)
     if not instances.pid_alive(pid):
         return (f"instance {instance}: new key written; it is not running, so it uses the "

@@ -106,14 +106,7 @@ def resolve_site(raw, source, deployment=None, install_dir=None):
     check_name(name, DEPLOYMENT_RE, source, "deployment", "deployment",
                "must match [a-z0-9][a-z0-9-]*")
 
-    target = install_dir if install_dir is not None else raw.get("install_dir")
-    if target is None:
-        target = default_install_dir(name)
-    check_type(target, str, source, "install_dir")
-    if not target.strip():
-        raise _fail(source, "install_dir: must not be empty")
-    target = os.path.abspath(_expand(target, {"deployment": name}))
-
+    target = _install_dir(install_dir, raw, name, source)
     site = {"deployment": name, "install_dir": target, "instances": {}, "runner": None}
     instances = raw.get("instances")
     if instances is not None:
@@ -129,22 +122,23 @@ def resolve_site(raw, source, deployment=None, install_dir=None):
     return site
 
 
+def _install_dir(override, raw, deployment, source):
+    target = override if override is not None else raw.get("install_dir")
+    if target is None:
+        target = default_install_dir(deployment)
+    check_type(target, str, source, "install_dir")
+    if not target.strip():
+        raise _fail(source, "install_dir: must not be empty")
+    return os.path.abspath(_expand(target, {"deployment": deployment}))
+
+
 def _resolve_instance(name, table, site, source):
     where = f"instances.{name}"
     check_name(name, INSTANCE_RE, source, where, "instance", "must match [a-z0-9][a-z0-9_-]*")
     check_type(table, dict, source, where)
     check_keys(table, INSTANCE_KEYS, source, where + ".")
 
-    user = table.get("user", current_user())
-    check_type(user, str, source, where + ".user")
-    check_name(user, ACCOUNT_RE, source, where + ".user", "account", ACCOUNT_RULE)
-    if "control_group" in table:
-        group = table["control_group"]
-        check_type(group, str, source, where + ".control_group")
-        check_name(group, ACCOUNT_RE, source, where + ".control_group", "group",
-                   ACCOUNT_RULE)
-    else:
-        group = primary_group(user, source, where + ".user")
+    user, group = _accounts(table, source, where)
     allow_remote = table.get("allow_remote", False)
     check_type(allow_remote, bool, source, where + ".allow_remote")
     inet = table.get("inet")
@@ -162,6 +156,19 @@ def _resolve_instance(name, table, site, source):
     groups = _resolve_groups(table.get("groups"), resolved, site, source, where)
     return {"user": user, "control_group": group, "inet": inet,
             "allow_remote": allow_remote, "programs": resolved, "groups": groups}
+
+
+def _accounts(table, source, where):
+    """Return the (user, control_group) of an instance table, checked."""
+    user = table.get("user", current_user())
+    check_type(user, str, source, where + ".user")
+    check_name(user, ACCOUNT_RE, source, where + ".user", "account", ACCOUNT_RULE)
+    if "control_group" not in table:
+        return user, primary_group(user, source, where + ".user")
+    group = table["control_group"]
+    check_type(group, str, source, where + ".control_group")
+    check_name(group, ACCOUNT_RE, source, where + ".control_group", "group", ACCOUNT_RULE)
+    return user, group
 
 
 def _resolve_program(name, options, values, source, where):
