@@ -1,0 +1,1 @@
+"""Benchmarks against the native tools (DESIGN.md, "Performance targets"); see run.py."""
