@@ -503,3 +503,15 @@ def test_broken_site_through_pyz_is_one_line_status_2(tool, install_dir, name):
 
     assert_refused(result, str(path), expected)
     assert not install_dir.exists()
+
+
+def test_check_and_site_errors_under_each_python(any_tool, install_dir):
+    broken = BROKEN / "unknown_program_key.toml"
+
+    checked = any_tool.run("--example", "--install-dir", install_dir, "check", "--json")
+    refused = any_tool.run("--config", broken, "--install-dir", install_dir, "init")
+
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["ok"] is True
+    assert_refused(refused, 'comand: unknown key; did you mean "command"?')
+    assert not install_dir.exists()
