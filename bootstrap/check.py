@@ -158,6 +158,7 @@ def check_socket(layout, name, findings):
 
 def check_port(site, layout, name, findings):
     from bootstrap import rpc
+    from bootstrap.sitecheck import is_loopback
 
     inet = site["instances"][name].get("inet")
     if not inet:
@@ -165,6 +166,9 @@ def check_port(site, layout, name, findings):
     subject = f"instances.{name}.inet"
     host, _, port = inet.rpartition(":")
     host = host.strip("[]") or "0.0.0.0"
+    if not is_loopback(host):
+        findings.add(WARN, subject, f"{inet} is reachable beyond this host "
+                     "(allow_remote); supervisor's HTTP is not encrypted")
     problem = port_problem(host, int(port))
     if problem is None:
         findings.add(OK, subject, f"{inet} is free")
