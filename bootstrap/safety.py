@@ -66,14 +66,18 @@ def refuse(path, why):
                           f"({ADVICE})", EXIT_USAGE)
 
 
-def check_ancestors(root):
-    """Refuse an install directory whose parents another account could change."""
+def check_ancestors(root, trusted=None):
+    """Refuse an install directory whose parents another account could change.
+
+    trusted: the uids that may own a parent, root and this account by default.
+    """
+    trusted = {0, os.geteuid()} if trusted is None else trusted
     root = Path(os.path.abspath(str(root)))
     for parent in reversed(root.parents):
         st = os.lstat(str(parent)) if os.path.lexists(str(parent)) else None
         if st is None:
             continue
-        if st.st_uid not in (0, os.geteuid()):
+        if st.st_uid not in trusted:
             raise refuse(root, f"its parent {parent} belongs to another account "
                                f"({_name_of_uid(st.st_uid)})")
         if stat.S_ISLNK(st.st_mode):
@@ -93,8 +97,8 @@ def check_install_dir(layout, site=None, for_use=False):
     for_use, the install is one to run code from, not to write: see Accounts.
     """
     root = Path(layout.root)
-    check_ancestors(root)
     accounts = Accounts(site, for_use) if site is not None else None
+    check_ancestors(root, {0} | accounts.trusted if accounts else None)
     try:
         check_entry(root, (), os.lstat(str(root)), accounts)
     except FileNotFoundError:
@@ -186,6 +190,9 @@ def make_dir(path, mode, gid=None):
     path = Path(path)
     try:
         os.mkdir(str(path), 0o700)
+    except PermissionError:
+        raise BootstrapError(f"{path}: this account may not create it; choose an "
+                             "install_dir in a directory it can write", EXIT_USAGE) from None
     except FileExistsError:
         # check_install_dir has judged it whole; what is left is another account
         # putting something in its place since then.

@@ -320,3 +320,49 @@ def test_check_finds_command_closed_to_the_instance_account(accounts, tool, shar
             f"{private} is closed to it") in result.stdout
     assert "OK    instances.jaws.programs.site-daemon.command: " in result.stdout
     assert not shared_dir.exists()
+
+
+def test_unprivileged_account_deploys_and_controls_its_own_install(accounts, tool, pyz,
+                                                                    shared_dir):
+    own_pyz = shared_dir.parent / "jaws-bootstrap.pyz"
+    shutil.copy(str(pyz), str(own_pyz))
+    own_pyz.chmod(0o644)
+    tool.track(shared_dir)
+    user = accounts.jaws
+    refused = as_user(user, SYSTEM_PYTHON, own_pyz, "--example", "--install-dir", shared_dir,
+                      "init")
+    os.chown(str(shared_dir.parent), accounts.uid(user), -1)
+
+    deployed = as_user(user, SYSTEM_PYTHON, own_pyz, "--example", "--install-dir", shared_dir,
+                       "deploy", "--timeout", "90", timeout=240)
+    tool.track_install_pids()
+    status = tool_as(user, shared_dir, "status")
+    outsider = tool_as(accounts.outsider, shared_dir, "status")
+    rotated = tool_as(user, shared_dir, "rotate-key", "jtm")
+    pid = supervisord_pid(shared_dir, "jtm")
+    hup = as_user(user, "kill", "-HUP", str(pid))
+    answered = wait_for(lambda: tool_as(user, shared_dir, "status").returncode == 0)
+    down = tool_as(user, shared_dir, "down")
+
+    assert refused.returncode == 2
+    assert f"{shared_dir}: this account may not create it" in refused.stderr
+    assert deployed.returncode == 0, deployed.stderr
+    assert "run as root" not in deployed.stderr
+    assert os.stat(str(shared_dir)).st_uid == accounts.uid(user)
+    assert status.returncode == 0 and len(status.stdout.splitlines()) == 4, status.stderr
+    assert outsider.returncode == 4
+    assert "Permission denied" in outsider.stdout + outsider.stderr
+    assert rotated.returncode == 0, rotated.stderr
+    assert f"as {user} or root, run 'kill -HUP {pid}'" in rotated.stderr
+    assert hup.returncode == 0 and answered
+    assert down.returncode == 0, down.stderr
+    assert not pid_alive(pid)
+
+
+def wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
