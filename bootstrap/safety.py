@@ -103,6 +103,8 @@ def check_install_dir(layout, site=None, for_use=False):
         check_entry(root, (), os.lstat(str(root)), accounts)
     except FileNotFoundError:
         return
+    except PermissionError:
+        raise refuse(root, "this account may not look at it") from None
     for dirpath, dirnames, filenames in os.walk(str(root)):
         for name in dirnames + filenames:
             path = Path(dirpath) / name

@@ -202,6 +202,7 @@ def test_control_group_member_controls_both_instances(accounts, deployed):
     native = [ctl_as(accounts.operator, deployed, name, "status") for name in ("jaws", "jtm")]
     status = tool_as(accounts.operator, deployed, "status")
     restart = tool_as(accounts.operator, deployed, "restart", "cromwell")
+    rotate = tool_as(accounts.operator, deployed, "rotate-key", "jtm")
 
     assert all(r.returncode == 0 for r in native), [r.stdout + r.stderr for r in native]
     assert "site-daemon" in native[0].stdout and "cromwell" in native[1].stdout
@@ -211,6 +212,9 @@ def test_control_group_member_controls_both_instances(accounts, deployed):
     new_program = children_of(before)
     assert new_program and old_program not in new_program
     assert uids_of(new_program[0])[0] == accounts.uid(accounts.jtm)
+    assert rotate.returncode == 1
+    assert f"{deployed}/keys: this account may not write keys here; run rotate-key as root" in (
+        rotate.stderr)
 
 
 def test_outsider_cannot_control_and_is_told_why(accounts, deployed):
