@@ -147,6 +147,7 @@ def decode_response(body):
 
     decoder = _Decoder()
     parser = pyexpat.ParserCreate("UTF-8")
+    parser.buffer_text = True
     parser.StartElementHandler = decoder.start
     parser.EndElementHandler = decoder.end
     parser.CharacterDataHandler = decoder.characters
@@ -166,44 +167,48 @@ class _Decoder:
                "double": float}
 
     def __init__(self):
-        self.text = []
+        self.text = ""
         self.open = []
         self.typed = False
         self.result = None
         self.done = False
 
     def characters(self, data):
-        self.text.append(data)
+        self.text += data
 
     def start(self, tag, attrs):
-        self.text = []
-        if tag == "fault":
-            raise NotQuick("the instance answered with a fault")
+        self.text = ""
         if tag == "value":
             self.typed = False
-        elif tag in ("array", "struct"):
-            self.open.append([[] if tag == "array" else {}, None])
+        elif tag == "struct":
+            self.open.append([{}, None])
+        elif tag == "array":
+            self.open.append([[], None])
+        elif tag == "fault":
+            raise NotQuick("the instance answered with a fault")
 
     def end(self, tag):
-        text = "".join(self.text)
-        self.text = []
-        if tag == "name":
-            self.open[-1][1] = text
+        text, self.text = self.text, ""
+        if tag == "value":
+            if not self.typed:
+                self._put(text)
         elif tag in self.SCALARS:
             self.typed = True
             self._put(self.SCALARS[tag](text))
+        elif tag == "name":
+            self.open[-1][1] = text
         elif tag in ("array", "struct"):
             self.typed = True
             self._put(self.open.pop()[0])
-        elif tag == "value" and not self.typed:
-            self._put(text)
-        elif tag not in ("value", "data", "member", "param", "params", "methodResponse"):
+        elif tag not in ("data", "member", "param", "params", "methodResponse"):
             raise NotQuick(f"unexpected <{tag}> in the answer")
 
     def _put(self, value):
-        if not self.open:
+        top = self.open[-1] if self.open else None
+        if top is None:
             self.result, self.done = value, True
-        elif isinstance(self.open[-1][0], list):
-            self.open[-1][0].append(value)
+        elif top[1] is None:
+            top[0].append(value)
         else:
-            self.open[-1][0][self.open[-1][1]] = value
+            top[0][top[1]] = value
+            top[1] = None
