@@ -30,8 +30,10 @@ def main(argv=None):
         except (ImportError, OSError):
             answer = None
         except KeyboardInterrupt:
+            from bootstrap.errors import EXIT_INTERRUPTED
+
             print(f"{PROG}: interrupted", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
     if answer is None:
         from bootstrap.cli import main as full_main
 
@@ -139,7 +141,9 @@ def write_answer(text, code):
         sys.stdout.write(text)
         sys.stdout.flush()
     except OSError as exc:
+        from bootstrap.errors import EXIT_FAILED
+
         print(f"{PROG}: internal error: {exc.__class__.__name__}: {exc} "
               "(run with -vv for the traceback)", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     return code
