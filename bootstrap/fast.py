@@ -99,12 +99,11 @@ def import_quick(root):
 
     unpacked = _unpacked_package(root, bootstrap)
     if unpacked is not None:
+        # The same build's files, so both bootstrap and supervisor may come from there.
         bootstrap.__path__.insert(0, unpacked)
-    try:
-        from bootstrap import quick
-    finally:
-        if unpacked is not None:
-            bootstrap.__path__.remove(unpacked)
+        sys.path.insert(0, os.path.dirname(unpacked))
+    from bootstrap import quick
+
     return quick
 
 

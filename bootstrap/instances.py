@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60
 ALIVE_GRACE = 10
 POLL = 0.1
-# Asking whether a supervisord answers costs a millisecond (quick.call): ask often.
+# Asking whether a supervisord answers over its socket is cheap: ask often.
 ANSWER_POLL = 0.02
 
 

@@ -109,11 +109,11 @@ def test_status_same_without_an_install(tool, install_dir):
     assert quick[2] != 0 and quick[1]
 
 
-def test_status_skips_command_line_and_supervisor(tool, deployed):
+def test_status_skips_command_line_toml_reader_and_supervisor(tool, deployed):
     modules = imported_modules(tool, "--install-dir", deployed, "status")
 
     assert "bootstrap.quick" in modules
-    assert not {"bootstrap.cli", "argparse", "supervisor", "xmlrpc.client"} & modules
+    assert not {"bootstrap.cli", "argparse", "tomli", "tomllib", "supervisor"} & modules
 
 
 def test_status_falls_back_when_site_json_is_stale(tool, deployed):
