@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 
+from bootstrap import safety
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def rotate_key(site, layout, instance):
         raise BootstrapError(f'no instance "{instance}" in this site (known: {known})',
                              EXIT_USAGE)
     if not os.access(str(layout.keys), os.W_OK) or not os.access(str(layout.root), os.W_OK):
-        owner = _owner_name(layout.root)
+        owner = safety.name_of_uid(os.stat(str(layout.root)).st_uid)
         who = "root" if owner == "root" else f"{owner} (who installed it) or root"
         raise BootstrapError(f"{layout.keys}: this account may not write keys here; run "
                              f"rotate-key as {who}")
@@ -131,16 +132,6 @@ def restart_advice(site, layout, instance):
     return (f"instance {instance}: new key written; its supervisord (pid {pid}) accepts "
             f"only the old key until it re-reads its config: as {who}, run "
             f"'kill -HUP {pid}' (this restarts every program of {instance})")
-
-
-def _owner_name(path):
-    import pwd
-
-    uid = os.stat(str(path)).st_uid
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
 
 
 def _unlink(path):

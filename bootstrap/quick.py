@@ -13,9 +13,8 @@ import os
 import xmlrpc.client
 
 from bootstrap.errors import EXIT_NOT_RUNNING, EXIT_OK, worst
+from bootstrap.mirror import STOPPED_STATE_NAMES, format_status_lines
 
-# supervisor.states.STOPPED_STATES, by name (as mirror.py has them).
-STOPPED_STATE_NAMES = ("STOPPED", "EXITED", "FATAL", "UNKNOWN")
 SITE_INDEX = "site.json"
 
 
@@ -68,15 +67,6 @@ def file_signature(path):
     """Return what tells a file apart from any later version of it."""
     st = os.stat(path)
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
-
-
-def format_status_lines(infos):
-    """Return supervisorctl's status lines for infos (as mirror.format_status_lines)."""
-    specs = [f"{i['group']}:{i['name']}" if i["group"] != i["name"] else i["name"]
-             for i in infos]
-    width = max([30] + [len(s) for s in specs]) + 3
-    return [f"{spec:<{width}}{info['statename']:<10}{info['description']}"
-            for spec, info in zip(specs, infos)]
 
 
 def ask_all(root, names):

@@ -79,7 +79,7 @@ def check_ancestors(root, trusted=None):
             continue
         if st.st_uid not in trusted:
             raise refuse(root, f"its parent {parent} belongs to another account "
-                               f"({_name_of_uid(st.st_uid)})")
+                               f"({name_of_uid(st.st_uid)})")
         if stat.S_ISLNK(st.st_mode):
             continue
         shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
@@ -123,7 +123,7 @@ def check_entry(path, relative, st, accounts):
         raise refuse(path, "exists and is not a directory")
     owners = accounts.owners(relative) if accounts else {os.geteuid()}
     if st.st_uid not in owners:
-        raise refuse(path, f"belongs to another account ({_name_of_uid(st.st_uid)})")
+        raise refuse(path, f"belongs to another account ({name_of_uid(st.st_uid)})")
     if st.st_mode & stat.S_IWOTH and not stat.S_ISSOCK(st.st_mode):
         raise refuse(path, f"is writable by every account (mode "
                            f"{stat.S_IMODE(st.st_mode):04o})")
@@ -153,7 +153,7 @@ def _private_gids(uid):
     return {group.gr_gid} if set(group.gr_mem) <= {account.pw_name} else set()
 
 
-def _name_of_uid(uid):
+def name_of_uid(uid):
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:

@@ -1,8 +1,8 @@
-"""The quick status's own logic: which command lines it takes, how it formats lines."""
+"""The quick status's own logic: which command lines it takes."""
 
 import pytest
 
-from bootstrap import fast, quick
+from bootstrap import fast
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -36,18 +36,3 @@ def test_status_form_takes_plain_status(argv, expected):
 ])
 def test_status_form_leaves_the_rest_to_the_parser(argv):
     assert fast.status_form(argv) is None
-
-
-PROCESS = {"name": "jaws-jtm", "group": "jaws-staging", "start": 1, "stop": 0, "now": 9,
-           "state": 20, "statename": "RUNNING", "spawnerr": "", "exitstatus": 0,
-           "logfile": "/x/l&<o>g", "pid": 42, "description": "pid 42, uptime 0:00:08"}
-
-
-def test_format_status_lines_as_mirror():
-    from bootstrap import mirror
-
-    infos = [PROCESS, dict(PROCESS, group="solo", name="solo", statename="STOPPED",
-                           description="Dec 03 05:10 PM"),
-             dict(PROCESS, name="x" * 40)]
-
-    assert quick.format_status_lines(infos) == mirror.format_status_lines(infos)
