@@ -31,6 +31,24 @@ class Context:
         return sitefile.load_site(self.config, self.example, self.deployment,
                                   self.install_dir)
 
+    def site_to_render(self):
+        """Return the site init and deploy render: the site file, else the install's own.
+
+        Without --config or --example, an install that exists is rendered from the
+        site.toml its last init left, never replaced by the embedded default.
+        """
+        from bootstrap import sitefile
+        from bootstrap.paths import Layout, default_install_dir
+
+        if not self.has_site_file():
+            root = self.install_dir or (self.deployment and default_install_dir(
+                self.deployment)) or self.site_from_file()["install_dir"]
+            layout = Layout(root)
+            if layout.site.is_file():
+                print(f"no --config: rendering {layout.site} again", file=sys.stderr)
+                return sitefile.load_site(str(layout.site))
+        return self.site_from_file()
+
     def installed(self):
         """Return (site, layout) of the install that the last init left."""
         from bootstrap import sitefile
@@ -72,7 +90,7 @@ def instance_names(site, chosen):
 def cmd_init(args):
     from bootstrap import install
 
-    site = Context(args).site_from_file()
+    site = Context(args).site_to_render()
     layout, changed = install.init(site)
     print(f"initialised {layout.root}" + (f"; configs changed: {', '.join(changed)}"
                                           if changed else "; configs unchanged"),
@@ -108,7 +126,7 @@ def cmd_down(args):
 def cmd_deploy(args):
     from bootstrap import deploy
 
-    site = Context(args).site_from_file()
+    site = Context(args).site_to_render()
     layout = deploy.deploy(site, args.timeout, restart_supervisors=args.restart_supervisors)
     print(f"deployed {site['deployment']} in {layout.root}: every program RUNNING",
           file=sys.stderr)

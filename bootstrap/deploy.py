@@ -47,6 +47,7 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     layout = install.prepare(site)
     with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
         keep = runner.keep_groups(site, layout)
+        down_dropped(layout, site, timeout, report)
         layout, _ = install.init(site)
         names = list(site["instances"])
         build_id = bundle.build_id()
@@ -87,14 +88,22 @@ def rollback(layout, timeout, report=None):
         configs = {name: with_current_key(layout, name, files[previous.config_name(name)])
                    for name in site["instances"]}
         keep = runner.keep_groups(site, layout)
-        current = previous.instances_of(layout.site.read_bytes(), str(layout.site))
-        gone = [name for name in current if name not in configs]
-        if gone:
-            instances.down(layout, gone, timeout=timeout, report=report)
+        down_dropped(layout, site, timeout, report)
         install.make_importable(layout)
         install.put_in_force(site, layout, configs)
         bring_in_force(site, layout, list(site["instances"]), timeout, report, keep)
     return site
+
+
+def down_dropped(layout, site, timeout, report):
+    """Shut down the instances that the install runs and site no longer has."""
+    if not layout.site.is_file():
+        return
+    current = previous.instances_of(layout.site.read_bytes(), str(layout.site))
+    gone = [name for name in current if name not in site["instances"]]
+    if gone:
+        report(f"{', '.join(gone)}: not in the new site; shutting down")
+        instances.down(layout, gone, timeout=timeout, report=report)
 
 
 def with_current_key(layout, instance, text):

@@ -183,9 +183,11 @@ def check_launched(instance, process):
     # supervisord forks and its first process exits once the daemon is on its way.
     result = proc.finish(process, START_TIMEOUT)
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise BootstrapError(f"supervisord of instance {instance} did not start: "
-                             f"{detail[-1] if detail else 'exit status %d' % result.returncode}")
+        # supervisord ends its complaint with a line pointing at -h; the reason is above.
+        lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
+                 if line.strip() and not line.startswith("For help, use")]
+        reason = " ".join(lines) if lines else f"exit status {result.returncode}"
+        raise BootstrapError(f"supervisord of instance {instance} did not start: {reason}")
 
 
 def wait_answering(layout, instance, timeout):

@@ -69,23 +69,29 @@ def refuse(path, why):
 def check_ancestors(root, trusted=None):
     """Refuse an install directory whose parents another account could change.
 
+    A parent that is a symbolic link is checked where it leads, too.
     trusted: the uids that may own a parent, root and this account by default.
     """
     trusted = {0, os.geteuid()} if trusted is None else trusted
     root = Path(os.path.abspath(str(root)))
-    for parent in reversed(root.parents):
-        st = os.lstat(str(parent)) if os.path.lexists(str(parent)) else None
-        if st is None:
-            continue
-        if st.st_uid not in trusted:
-            raise refuse(root, f"its parent {parent} belongs to another account "
-                               f"({name_of_uid(st.st_uid)})")
-        if stat.S_ISLNK(st.st_mode):
-            continue
-        shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if shared and not st.st_mode & stat.S_ISVTX:
-            raise refuse(root, f"its parent {parent} is writable by other accounts and "
-                               "not sticky, so they could replace it")
+    for path in sorted({root, Path(os.path.realpath(str(root)))}):
+        for parent in reversed(path.parents):
+            _check_parent(root, parent, trusted)
+
+
+def _check_parent(root, parent, trusted):
+    st = os.lstat(str(parent)) if os.path.lexists(str(parent)) else None
+    if st is None:
+        return
+    if st.st_uid not in trusted:
+        raise refuse(root, f"its parent {parent} belongs to another account "
+                           f"({name_of_uid(st.st_uid)})")
+    if stat.S_ISLNK(st.st_mode):
+        return
+    shared = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if shared and not st.st_mode & stat.S_ISVTX:
+        raise refuse(root, f"its parent {parent} is writable by other accounts and "
+                           "not sticky, so they could replace it")
 
 
 def check_install_dir(layout, site=None, for_use=False):

@@ -129,7 +129,12 @@ def _install_dir(override, raw, deployment, source):
     check_type(target, str, source, "install_dir")
     if not target.strip():
         raise _fail(source, "install_dir: must not be empty")
-    return os.path.abspath(_expand(target, {"deployment": deployment}))
+    target = _expand(target, {"deployment": deployment})
+    # --install-dir is relative to where it is typed; a site file's value would be
+    # relative to wherever the tool happens to run, so it must be absolute.
+    if override is None and not os.path.isabs(target):
+        raise _fail(source, f'install_dir: "{target}" must be an absolute path')
+    return os.path.abspath(target)
 
 
 def _resolve_instance(name, table, site, source):

@@ -1,0 +1,82 @@
+"""Edges an operator meets: redeploying without the site file, dropping an instance,
+a symlinked parent, a port in use, the install's own launcher."""
+
+import os
+import socket
+import subprocess
+import sys
+
+from conftest import pid_alive, program_pids, staging_site
+
+
+def test_deploy_without_config_renders_the_installs_own_site(tool, install_dir, tmp_path):
+    site = staging_site(tmp_path, install_dir)
+    assert tool.run("--config", site, "deploy", "--timeout", "60").returncode == 0
+    before = program_pids(install_dir, "jaws")
+
+    again = tool.run("--install-dir", install_dir, "deploy", "--timeout", "60")
+
+    assert again.returncode == 0, again.stderr
+    assert "rendering" in again.stderr and "site.toml" in again.stderr
+    assert program_pids(install_dir, "jaws") == before
+    assert 'deployment = "staging"' in (install_dir / "site.toml").read_text()
+
+
+def test_deploy_that_drops_an_instance_shuts_it_down(tool, install_dir, tmp_path):
+    site = staging_site(tmp_path, install_dir)
+    assert tool.run("--config", site, "deploy", "--timeout", "60").returncode == 0
+    jtm_pid = int((install_dir / "run" / "supervisord-jtm.pid").read_text())
+    jtm_programs = list(program_pids(install_dir, "jtm").values())
+    text = site.read_text()
+    site.write_text(text[:text.index("[instances.jtm]")])
+
+    result = tool.run("--config", site, "deploy", "--timeout", "60")
+
+    assert result.returncode == 0, result.stderr
+    assert "jtm: not in the new site" in result.stderr
+    assert not pid_alive(jtm_pid)
+    assert not [p for p in jtm_programs if pid_alive(p)]
+
+
+def test_parent_reached_through_a_symlink_is_checked_where_it_leads(tool, tmp_path):
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    link = tmp_path / "link"
+    link.symlink_to(open_dir)
+
+    result = tool.run("--example", "--install-dir", link / "inst", "init")
+
+    assert result.returncode == 2
+    assert "writable by other accounts" in result.stderr
+    assert list(open_dir.iterdir()) == []
+
+
+def test_port_in_use_names_supervisords_reason(tool, install_dir, tmp_path):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    site = staging_site(tmp_path, install_dir)
+    text = site.read_text().replace("[instances.jaws]\n",
+                                    f'[instances.jaws]\ninet = "127.0.0.1:{port}"\n', 1)
+    site.write_text(text)
+    try:
+        result = tool.run("--config", site, "deploy", "--timeout", "30")
+    finally:
+        listener.close()
+
+    assert result.returncode == 1
+    assert "supervisord of instance jaws did not start" in result.stderr
+    assert "already listening" in result.stderr
+
+
+def test_installs_own_launcher_needs_no_install_dir(tool, install_dir):
+    assert tool.run("--example", "--install-dir", install_dir, "deploy").returncode == 0
+
+    result = subprocess.run([sys.executable, "-I", str(install_dir / "bin" / "jaws-bootstrap"),
+                             "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=60, cwd="/")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(" RUNNING ") == 4
