@@ -76,7 +76,53 @@ def check_all(site, source):
         check_socket(layout, name, findings)
         check_port(site, layout, name, findings)
     check_commands(site, findings)
+    check_configs(site, layout, findings)
     return findings
+
+
+def check_configs(site, layout, findings):
+    """Render each instance's config into a temporary directory and parse it as deploy does.
+
+    supervisor's parser needs an unpacked build: the install's own when it has
+    this one, else a temporary copy; nothing in the install directory changes.
+    """
+    import tempfile
+
+    from bootstrap import bundle, install, render
+    from bootstrap.paths import Layout
+
+    build_id = bundle.build_id()
+    with tempfile.TemporaryDirectory(prefix="jaws-check-") as tmp:
+        source = layout
+        if not layout.site_packages(build_id).is_dir():
+            source = Layout(tmp)
+            source.lib.mkdir()
+            install.unpack(source, build_id)
+        install.activate(source, build_id)
+        target = layout if layout.site.is_file() else _scratch_layout(tmp, site)
+        for name in site["instances"]:
+            subject = f"instances.{name}: supervisord config"
+            path = os.path.join(tmp, f"supervisord-{name}.conf")
+            try:
+                text = render.render_instance(site, name, target, "check-only-key")
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                render.check_config(path, shown=layout.config(name))
+            except BootstrapError as exc:
+                findings.add(FAIL, subject, str(exc))
+                continue
+            findings.add(OK, subject, "supervisord's own parser accepts it")
+
+
+def _scratch_layout(tmp, site):
+    """Return a Layout in tmp with the directories a rendered config names."""
+    from bootstrap.paths import Layout
+
+    scratch = Layout(os.path.join(tmp, "install"))
+    for name in site["instances"]:
+        os.makedirs(str(scratch.program_logs(name)), exist_ok=True)
+    os.makedirs(str(scratch.run), exist_ok=True)
+    return scratch
 
 
 def check_python(findings):
@@ -207,6 +253,41 @@ def check_commands(site, findings):
         user = site["instances"][runner["instance"]]["user"]
         check_command(findings, "runner.command", runner["command"],
                       runner["working_directory"], user)
+
+
+def refuse_broken_commands(site):
+    """Raise BootstrapError (status 2) for a program whose command cannot run.
+
+    deploy's guard: a typo in a command would otherwise replace a running
+    service by one that never starts. Commands it cannot judge before init (a
+    relative path in a directory not made yet, a bare name looked up on a PATH the
+    program sets itself) are left to supervisord.
+    """
+    from bootstrap.errors import EXIT_USAGE
+
+    findings = Findings()
+    for inst, table in site["instances"].items():
+        for prog, options in table["programs"].items():
+            directory = options.get("directory", site["install_dir"])
+            if _can_judge(options, directory):
+                check_command(findings, f"instances.{inst}.programs.{prog}.command",
+                              options["command"], directory, table["user"])
+    for item in findings.items:
+        if item["status"] == FAIL:
+            raise BootstrapError(f"{item['check']}: {item['detail']}; deploy changed "
+                                 "nothing", EXIT_USAGE)
+
+
+def _can_judge(options, directory):
+    command = options["command"]
+    try:
+        words = shlex.split(command) if isinstance(command, str) else list(command)
+    except ValueError:
+        return True
+    first = words[0] if words else ""
+    if "/" in first:
+        return os.path.isabs(first) or os.path.isdir(directory)
+    return "PATH" not in options.get("environment", {})
 
 
 def check_command(findings, subject, command, directory, user):

@@ -42,8 +42,11 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     """
     from bootstrap import bundle, runner
 
+    from bootstrap import check
+
     report = report or _stderr
     runner.check_site(site)
+    check.refuse_broken_commands(site)
     layout = install.prepare(site)
     with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
         keep = runner.keep_groups(site, layout)

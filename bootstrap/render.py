@@ -233,7 +233,9 @@ def check_config(path, shown=None):
     try:
         options.process_config(do_usage=False)
     except ValueError as exc:
-        raise BootstrapError(f"{shown or path}: supervisord rejects the config: {exc}",
+        # supervisor names the staged temporary file, which is gone by the time anyone reads this.
+        reason = re.sub(r"\s*\(file: '[^']*'\)", "", str(exc))
+        raise BootstrapError(f"{shown or path}: supervisord rejects the config: {reason}",
                              EXIT_USAGE) from None
 
 

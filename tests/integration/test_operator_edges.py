@@ -80,3 +80,32 @@ def test_installs_own_launcher_needs_no_install_dir(tool, install_dir):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(" RUNNING ") == 4
+
+
+def test_deploy_refuses_a_missing_command_and_keeps_the_service(tool, install_dir, tmp_path):
+    site = staging_site(tmp_path, install_dir)
+    assert tool.run("--config", site, "deploy", "--timeout", "60").returncode == 0
+    before = program_pids(install_dir, "jaws")
+    config = (install_dir / "supervisord-jaws.conf").read_bytes()
+    text = site.read_text()
+    site.write_text(text.replace(f"{tmp_path}/shims/jaws-site-daemon", "/nonexistent/daemon"))
+
+    result = tool.run("--config", site, "deploy", "--timeout", "60")
+
+    assert result.returncode == 2
+    assert "instances.jaws.programs.jaws-site-daemon.command" in result.stderr
+    assert "/nonexistent/daemon: no such file" in result.stderr
+    assert program_pids(install_dir, "jaws") == before
+    assert (install_dir / "supervisord-jaws.conf").read_bytes() == config
+
+
+def test_check_parses_the_configs_deploy_would_render(tool, install_dir, tmp_path):
+    site = staging_site(tmp_path, install_dir)
+    site.write_text(site.read_text().replace("stopwaitsecs = 20", 'stopsignal = "NOPE"'))
+
+    checked = tool.run("--config", site, "check")
+
+    assert checked.returncode == 1
+    assert "instances.jtm: supervisord config" in checked.stdout
+    assert "'NOPE' is not a valid signal name" in checked.stdout
+    assert not install_dir.exists()
