@@ -35,7 +35,7 @@ class Findings:
 
 def run_check(ctx, as_json=False):
     """Check the site of ctx and this host; print the findings; return the status."""
-    site, source = site_to_check(ctx)
+    site, source = ctx.site_and_source()
     findings = check_all(site, source)
     if as_json:
         print(json.dumps({"site": source, "deployment": site["deployment"],
@@ -45,21 +45,6 @@ def run_check(ctx, as_json=False):
         for item in findings.items:
             print(f"{item['status'].upper():5} {item['check']}: {item['detail']}")
     return EXIT_FAILED if findings.failed() else EXIT_OK
-
-
-def site_to_check(ctx):
-    """Return (site, source): the site file given, else the install's, else the default."""
-    from bootstrap import sitefile
-    from bootstrap.paths import Layout, default_install_dir
-
-    if ctx.has_site_file():
-        site = ctx.site_from_file()
-        return site, ctx.config or "<embedded example>"
-    root = ctx.install_dir or (default_install_dir(ctx.deployment) if ctx.deployment else None)
-    if root and Layout(root).site.is_file():
-        path = str(Layout(root).site)
-        return sitefile.load_site(path), path
-    return ctx.site_from_file(), "<embedded default>"
 
 
 def check_all(site, source):

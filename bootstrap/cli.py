@@ -23,6 +23,12 @@ class Context:
         self.example = args.example
         self.deployment = args.deployment
         self.install_dir = args.install_dir
+        if self.deployment is not None:
+            from bootstrap.sitefile import DEPLOYMENT_RE
+
+            if not DEPLOYMENT_RE.match(self.deployment):
+                raise BootstrapError(f'--deployment: "{self.deployment}" must match '
+                                     "[a-z0-9][a-z0-9-]*", 2)
 
     def site_from_file(self):
         """Return the site of --config, --example or the embedded default."""
@@ -37,17 +43,24 @@ class Context:
         Without --config or --example, an install that exists is rendered from the
         site.toml its last init left, never replaced by the embedded default.
         """
+        site, source = self.site_and_source()
+        if not self.has_site_file() and not source.startswith("<"):
+            print(f"no --config: rendering {source} again", file=sys.stderr)
+        return site
+
+    def site_and_source(self):
+        """Return (site, where it came from): the site file, the install's, or the default."""
         from bootstrap import sitefile
         from bootstrap.paths import Layout, default_install_dir
 
-        if not self.has_site_file():
-            root = self.install_dir or (self.deployment and default_install_dir(
-                self.deployment)) or self.site_from_file()["install_dir"]
-            layout = Layout(root)
-            if layout.site.is_file():
-                print(f"no --config: rendering {layout.site} again", file=sys.stderr)
-                return sitefile.load_site(str(layout.site))
-        return self.site_from_file()
+        if self.has_site_file():
+            return self.site_from_file(), self.config or "<embedded example>"
+        root = self.install_dir or (self.deployment and default_install_dir(
+            self.deployment)) or self.site_from_file()["install_dir"]
+        layout = Layout(root)
+        if layout.site.is_file():
+            return sitefile.load_site(str(layout.site)), str(layout.site)
+        return self.site_from_file(), "<embedded default>"
 
     def installed(self):
         """Return (site, layout) of the install that the last init left."""
@@ -276,8 +289,9 @@ def build_parser():
         prog=PROG, description="Install, start and control the two supervisord "
         "instances of a JAWS site from one file.",
         epilog=STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", metavar="FILE", help="the site file (TOML)")
-    parser.add_argument("--example", action="store_true",
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="FILE", help="the site file (TOML)")
+    source.add_argument("--example", action="store_true",
                         help="use the embedded example site with stand-in services")
     parser.add_argument("--deployment", metavar="NAME", help="the deployment's name")
     parser.add_argument("--install-dir", metavar="DIR", help="the install directory")

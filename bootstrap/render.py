@@ -135,13 +135,23 @@ def _program_section(prog, options, instance, layout):
     merged.update(options)
     lines = [f"\n[program:{prog}]"]
     for key, value in merged.items():
-        lines.append(f"{key}={format_option(key, value, prog)}")
+        lines.append(f"{key}={format_option(key, value, _site_key(prog, instance))}")
     return "\n".join(lines) + "\n"
 
 
-def format_option(key, value, prog):
-    """Return value as supervisord reads it back: quoted, with % escaped."""
-    where = f"program {prog}, {key}"
+def _site_key(prog, instance):
+    """Return where the options of prog come from in the site file."""
+    if prog == RUNNER_PROGRAM:
+        return "runner"
+    return f"instances.{instance}.programs.{prog}"
+
+
+def format_option(key, value, prefix):
+    """Return value as supervisord reads it back: quoted, with % escaped.
+
+    prefix names the table of the site file the value comes from, for errors.
+    """
+    where = f"{prefix}.{key}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -161,16 +171,16 @@ def _quote_env(text, where, var):
     # characters from both ends: a value may hold one kind of quote, not both,
     # and may not start or end with one.
     if text[:1] in "'\"" and text or text[-1:] in "'\"" and text:
-        raise BootstrapError(f"{where}: {var} may not start or end with a quote "
+        raise BootstrapError(f"{where}.{var}: may not start or end with a quote "
                              "character; supervisord would drop it", EXIT_USAGE)
     if '"' not in text:
         quoted = f'"{text}"'
     elif "'" not in text:
         quoted = f"'{text}'"
     else:
-        raise BootstrapError(f"{where}: {var} holds both ' and \"; supervisord cannot "
+        raise BootstrapError(f"{where}.{var}: holds both ' and \"; supervisord cannot "
                              "read such a value", EXIT_USAGE)
-    return _escape(quoted, where)
+    return _escape(quoted, f"{where}.{var}")
 
 
 def _command_text(value, where):
