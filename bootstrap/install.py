@@ -248,7 +248,7 @@ def put_in_force(site, layout, configs, before_swap=None):
     """
     from bootstrap import pkgshim, previous
 
-    changed = {n: t for n, t in configs.items() if _read_or_none(layout.config(n)) != t}
+    changed = {n: t for n, t in configs.items() if read_or_none(layout.config(n)) != t}
     site_text = sitefile.dump_site(site).encode("utf-8")
     staged = {}
     try:
@@ -257,7 +257,7 @@ def put_in_force(site, layout, configs, before_swap=None):
             staged[name] = _stage_checked(site, layout, name, text)
         if before_swap is not None:
             before_swap()
-        if changed or _read_or_none(layout.site) != site_text:
+        if changed or read_or_none(layout.site) != site_text:
             previous.keep_current(layout)
         for name, tmp in staged.items():
             os.replace(str(tmp), str(layout.config(name)))
@@ -293,7 +293,8 @@ def _stage_checked(site, layout, name, text):
     return tmp
 
 
-def _read_or_none(path):
+def read_or_none(path):
+    """Return the bytes of path, or None if there is no such file."""
     try:
         with open(str(path), "rb") as fh:
             return fh.read()
@@ -325,7 +326,7 @@ def stage_file(path, data, mode, group=None):
 
 def write_atomic(path, data, mode, group=None):
     """Replace path with data, atomically, with mode; do nothing if it is already so."""
-    if _read_or_none(path) == data and stat.S_IMODE(os.stat(str(path)).st_mode) == mode:
+    if read_or_none(path) == data and stat.S_IMODE(os.stat(str(path)).st_mode) == mode:
         return False
     tmp = stage_file(path, data, mode, group)
     os.replace(str(tmp), str(path))

@@ -75,15 +75,7 @@ def give_group(fd, group, path):
         log.warning("%s: no group %s on this host; only this account can read it",
                     path, group)
         return False
-    if os.fstat(fd).st_gid == gid:
-        return True
-    try:
-        os.fchown(fd, -1, gid)
-    except PermissionError:
-        log.warning("%s: this account is not in group %s, so the control group cannot "
-                    "read it; only this account can use the instance", path, group)
-        return False
-    return True
+    return safety.give_gid(fd, gid, path)
 
 
 def rotate_key(site, layout, instance):

@@ -15,6 +15,7 @@ import os
 import shutil
 
 from bootstrap.errors import BootstrapError
+from bootstrap.install import read_or_none
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,12 @@ def instances_of(site_text, source):
 
 def read_set(directory):
     """Return {file name: bytes} of the set in directory, or None if it is not whole."""
-    site = _read(directory / SITE)
+    site = read_or_none(directory / SITE)
     if site is None:
         return None
     files = {SITE: site}
     for instance in instances_of(site, str(directory / SITE)):
-        data = _read(directory / config_name(instance))
+        data = read_or_none(directory / config_name(instance))
         if data is None:
             return None
         files[config_name(instance)] = data
@@ -53,7 +54,7 @@ def digests(files):
 
 def is_good(layout, files):
     """Return True if files is the set that last reached RUNNING in this install."""
-    mark = _read(layout.root / MARK)
+    mark = read_or_none(layout.root / MARK)
     if files is None or mark is None:
         return False
     try:
@@ -109,11 +110,3 @@ def previous_set(layout):
                              "set is kept there when a deploy replaces one that reached "
                              "RUNNING")
     return files
-
-
-def _read(path):
-    try:
-        with open(str(path), "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None

@@ -215,7 +215,7 @@ def make_dir(path, mode, gid=None):
         return make_dir(path, mode, gid)
     fd = os.open(str(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        if gid is not None and not _give_group(fd, gid, path):
+        if gid is not None and not give_gid(fd, gid, path):
             mode &= ~stat.S_IWGRP
         os.fchmod(fd, mode)
     finally:
@@ -224,7 +224,8 @@ def make_dir(path, mode, gid=None):
     return True
 
 
-def _give_group(fd, gid, path):
+def give_gid(fd, gid, path):
+    """Give the open file fd to group gid; return False (and warn) if not allowed."""
     if os.fstat(fd).st_gid == gid:
         return True
     try:
