@@ -93,9 +93,11 @@ def replace_previous(layout, files):
     # Left by a run that died between its two renames; the lock is ours now.
     for stale in layout.root.glob(".previous.*-*"):
         shutil.rmtree(str(stale), ignore_errors=True)
-    os.mkdir(str(tmp), 0o750)
+    # Old configs hold keys that may since have been rotated away from a group:
+    # only the account that deploys (and rolls back) reads them.
+    os.mkdir(str(tmp), 0o700)
     for name, data in files.items():
-        install.write_atomic(tmp / name, data, 0o644 if name == SITE else 0o640)
+        install.write_atomic(tmp / name, data, 0o644 if name == SITE else 0o600)
     os.rename(str(layout.previous), str(old))
     os.rename(str(tmp), str(layout.previous))
     shutil.rmtree(str(old), ignore_errors=True)

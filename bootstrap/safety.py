@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # files stay in that group, sticky so that one account cannot remove another's.
 SHARED_WRITABLE = 0o3770
 DIR_MODES = {"root": 0o755, "bin": 0o755, "lib": 0o755, "run": SHARED_WRITABLE,
-             "logs": SHARED_WRITABLE, "previous": 0o750, "keys": 0o751}
+             "logs": SHARED_WRITABLE, "previous": 0o700, "keys": 0o751}
 INSTANCE_LOGS_MODE = 0o2770
 ADVICE = "remove it or choose another install_dir"
 

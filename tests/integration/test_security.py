@@ -202,7 +202,7 @@ def test_new_install_dir_has_safe_modes_and_no_readable_key(tool, install_dir):
              for name in (".", "bin", "lib", "run", "logs", "keys", "previous",
                           "keys/jaws.key", "supervisord-jaws.conf", "logs/jtm")}
     assert modes == {".": 0o755, "bin": 0o755, "lib": 0o755, "run": 0o3770,
-                     "logs": 0o3770, "keys": 0o751, "previous": 0o750,
+                     "logs": 0o3770, "keys": 0o751, "previous": 0o700,
                      "keys/jaws.key": 0o640, "supervisord-jaws.conf": 0o640,
                      "logs/jtm": 0o2770}
     keys = read_keys(install_dir)
