@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bootstrap import bundle, render, sitefile
 from bootstrap.errors import EXIT_USAGE, BootstrapError
-from bootstrap.keys import ensure_key, new_key, write_key  # noqa: F401 - init's keys
+from bootstrap.keys import ensure_key
 from bootstrap.paths import Layout, is_socket_path_too_long
 
 log = logging.getLogger(__name__)

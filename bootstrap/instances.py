@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from bootstrap import proc, rpc
+from bootstrap import proc, procfs, rpc
 from bootstrap.errors import EXIT_FAILED, BootstrapError
 from bootstrap.sitefile import current_user
 
@@ -61,19 +61,11 @@ def supervisord_pid(layout, instance):
     pid = read_pid(layout, instance)
     if not pid_alive(pid):
         return None
-    argv = _cmdline(pid)
+    argv = procfs.strings(pid, "cmdline")
     config = layout.config(instance).name
     if argv is not None and not any(os.path.basename(arg) == config for arg in argv):
         return None
     return pid
-
-
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().decode("utf-8", "replace").split("\0")
-    except OSError:
-        return None
 
 
 def clear_stale(layout, instance):

@@ -12,6 +12,8 @@ import os
 import signal
 import time
 
+from bootstrap import procfs
+
 log = logging.getLogger(__name__)
 
 DEFAULT_STOPSIGNAL = "TERM"
@@ -45,17 +47,17 @@ def stop_orphans(site, layout, instance):
 def find_marked(url):
     """Return {pid: (program, parent pid)} of live processes that url's supervisord began."""
     marker = f"SUPERVISOR_SERVER_URL={url}"
-    spared = set(_ancestors())
+    spared = set(procfs.ancestors(os.getpid()))
     found = {}
-    for entry in _pids():
+    for entry in procfs.pids():
         if entry in spared:
             continue
-        env = _environ(entry)
+        env = procfs.strings(entry, "environ")
         if env is None or marker not in env:
             continue
         program = next((item.split("=", 1)[1] for item in env
                         if item.startswith("SUPERVISOR_PROCESS_NAME=")), "")
-        parent = _parent(entry)
+        parent = procfs.parent(entry)
         if parent is not None:
             found[entry] = (program, parent)
     return found
@@ -96,35 +98,3 @@ def _signal(pid, name, as_group):
         log.info("sent SIG%s to pid %d, left by a killed supervisord", name, pid)
     except OSError:
         pass
-
-
-def _pids():
-    try:
-        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return []
-
-
-def _environ(pid):
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return fh.read().decode("utf-8", "replace").split("\0")
-    except OSError:
-        return None
-
-
-def _parent(pid):
-    """Return pid's parent pid, or None if pid is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else int(fields[1])
-
-
-def _ancestors():
-    pid = os.getpid()
-    while pid and pid != 1:
-        yield pid
-        pid = _parent(pid)

@@ -13,7 +13,7 @@ import shutil
 import sys
 import xmlrpc.client
 
-from bootstrap import proc, render, rpc
+from bootstrap import proc, procfs, render, rpc
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 from bootstrap.sitefile import current_user
 
@@ -113,20 +113,6 @@ def run(site, layout):
     proc.exec_replace(argv, env)
 
 
-def ancestors(pid):
-    """Return pid and its parents' pids up to init, read from /proc (only pid without it)."""
-    chain = []
-    while pid > 1 and pid not in chain:
-        chain.append(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                # The command name in parentheses may hold spaces and ")".
-                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return chain
-
-
 def _running_pid(layout, instance):
     """Return the pid of the runner supervised by instance, or 0."""
     if not layout.key(instance).is_file():
@@ -147,7 +133,7 @@ def keep_groups(site, layout):
     runner, which waits for that job: the runner's group is kept and its new config
     waits for 'runner restart'. Asks the running instances, before init.
     """
-    lineage = ancestors(os.getpid())
+    lineage = procfs.ancestors(os.getpid())
     keep = {}
     # An instance the site drops is still running until this deploy shuts it down.
     running = {path.stem for path in layout.keys.glob("*.key")}

@@ -11,11 +11,11 @@ import sys
 import time
 import xmlrpc.client
 
-from bootstrap import render, rpc
+from bootstrap import procfs, render, rpc
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               BootstrapError)
 from bootstrap.instances import tail_file
-from bootstrap.runner import (GROUP, NAMESPEC, STOPPED_STATES, ancestors, check_files,
+from bootstrap.runner import (GROUP, NAMESPEC, STOPPED_STATES, check_files,
                               environment, runner_of)
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def _wait_stopped(proxy, timeout, pid, report):
 
 
 def _refuse_own_runner(pid):
-    if pid in ancestors(os.getpid()):
+    if pid in procfs.ancestors(os.getpid()):
         raise BootstrapError(f"this command runs inside a job of {GROUP} (pid {pid}); "
                              "stopping it from here would wait for this very job: "
                              "run it from outside the runner")

@@ -14,7 +14,7 @@ import pwd
 import stat
 from pathlib import Path
 
-from bootstrap.accounts import check_accounts, gid_of, is_member, uid_of  # noqa: F401
+from bootstrap.accounts import check_accounts, gid_of, uid_of
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import subprocess
-import sys
 import threading
 import zipfile
 

@@ -1,7 +1,6 @@
 """Edges an operator meets: redeploying without the site file, dropping an instance,
 a symlinked parent, a port in use, the install's own launcher."""
 
-import os
 import socket
 import subprocess
 import sys

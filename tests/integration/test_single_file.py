@@ -1,10 +1,7 @@
 """The single file end to end: deploy, status, launchers without the .pyz, down."""
 
-import os
 import shutil
 import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest

@@ -1,0 +1,44 @@
+"""What /proc says about processes: their command lines, environments and parents.
+
+Reads only. A process that is gone, or that this account may not look at, reads
+as None (or as no parent), never as an error.
+"""
+
+import os
+
+
+def pids():
+    """Return the pids of every process on the host."""
+    try:
+        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+
+
+def strings(pid, name):
+    """Return the NUL-separated strings of /proc/<pid>/<name> (cmdline, environ), or None."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as fh:
+            return fh.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return None
+
+
+def parent(pid):
+    """Return pid's parent pid, or None if pid is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            # The command name in parentheses may hold spaces and ")".
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[1])
+
+
+def ancestors(pid):
+    """Return pid and its parents' pids up to, not including, init."""
+    chain = []
+    while pid and pid > 1 and pid not in chain:
+        chain.append(pid)
+        pid = parent(pid)
+    return chain
