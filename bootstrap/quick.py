@@ -8,6 +8,7 @@ instance that does not answer, a fault), so that the full command line does it
 again and says why. Never writes a file.
 """
 
+import http.client
 import json
 import os
 import xmlrpc.client
@@ -24,7 +25,7 @@ class NotQuick(Exception):
 
 # Whatever goes wrong here, the full command line meets it again and says why.
 FAILURES = (NotQuick, OSError, ValueError, LookupError, TypeError, AttributeError,
-            xmlrpc.client.Error)
+            xmlrpc.client.Error, http.client.HTTPException)
 
 
 def answer(root, chosen):

@@ -6,24 +6,20 @@ tells deploy so. Controlling the supervised runner is runnerctl.py's work; writi
 configs is install.py's.
 """
 
-import http.client
 import logging
 import os
 import shutil
 import sys
-import xmlrpc.client
 
 from bootstrap import proc, procfs, render, rpc
 from bootstrap.errors import EXIT_USAGE, BootstrapError
+from bootstrap.mirror import STOPPED_STATE_NAMES
 from bootstrap.sitefile import current_user
 
 log = logging.getLogger(__name__)
 
 GROUP = render.RUNNER_PROGRAM
 NAMESPEC = f"{GROUP}:{render.RUNNER_PROGRAM}"
-# supervisor.states.STOPPED_STATES, by name.
-STOPPED_STATES = ("STOPPED", "EXITED", "FATAL", "UNKNOWN")
-RPC_ERRORS = (OSError, http.client.HTTPException, xmlrpc.client.Error, BootstrapError)
 
 
 def runner_of(site, supervised=False):
@@ -119,9 +115,9 @@ def _running_pid(layout, instance):
         return 0
     try:
         info = rpc.server_proxy(layout, instance).supervisor.getProcessInfo(NAMESPEC)
-    except RPC_ERRORS:
+    except rpc.unreachable_errors():
         return 0
-    if info.get("statename") in STOPPED_STATES:
+    if info.get("statename") in STOPPED_STATE_NAMES:
         return 0
     return info.get("pid") or 0
 

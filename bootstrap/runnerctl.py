@@ -15,8 +15,8 @@ from bootstrap import procfs, render, rpc
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               BootstrapError)
 from bootstrap.instances import tail_file
-from bootstrap.runner import (GROUP, NAMESPEC, STOPPED_STATES, check_files,
-                              environment, runner_of)
+from bootstrap.mirror import STOPPED_STATE_NAMES as STOPPED_STATES
+from bootstrap.runner import GROUP, NAMESPEC, check_files, environment, runner_of
 
 log = logging.getLogger(__name__)
 
