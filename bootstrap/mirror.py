@@ -1,7 +1,7 @@
 """supervisorctl's verbs across both instances (DESIGN.md, "Commands").
 
-status answers over supervisor's own XML-RPC transport without loading
-supervisorctl, line for line and status for status as supervisorctl would. The
+status asks each instance over XML-RPC (rpc.py) without loading supervisorctl,
+and answers line for line and status for status as supervisorctl would. The
 other verbs run the install's bundled supervisorctl once per instance concerned
 and relay its output, each line prefixed by the instance, and its exit status.
 Never starts or stops a supervisord itself (that is instances.py).
@@ -17,9 +17,8 @@ from bootstrap import names as namespecs
 from bootstrap import rpc
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               EXIT_USAGE, BootstrapError, worst)
+from bootstrap.statusline import STOPPED_STATE_NAMES, format_status_lines
 
-# supervisor.states.STOPPED_STATES, by name.
-STOPPED_STATE_NAMES = ("STOPPED", "EXITED", "FATAL", "UNKNOWN")
 FOLLOWING = ("tail", "maintail")
 # A stop waits for stopwaitsecs of every program it stops; be as patient.
 RELAY_TIMEOUT = 3600
@@ -60,15 +59,6 @@ def unreachable(layout, name, exc):
     if isinstance(exc, BootstrapError):
         return Unreachable(str(exc), exc.status)
     return Unreachable(f"{url}: {exc}", EXIT_FAILED)
-
-
-def format_status_lines(infos):
-    """Return supervisorctl's status lines for infos, in its own layout."""
-    specs = [f"{i['group']}:{i['name']}" if i["group"] != i["name"] else i["name"]
-             for i in infos]
-    width = max([30] + [len(s) for s in specs]) + 3
-    return [f"{spec:<{width}}{info['statename']:<10}{info['description']}"
-            for spec, info in zip(specs, infos)]
 
 
 def select_infos(infos, specs):

@@ -1,31 +1,24 @@
 """The quick `status` behind fast.main (DESIGN.md, "Performance targets").
 
-Skips the command line, argparse and the TOML reader: reads the instance names
-from site.json (which init writes beside site.toml), asks each instance over
-supervisor's own XML-RPC transport, and returns what mirror.status prints for all
+Skips the command line, argparse, the TOML reader and xmlrpc.client: reads the
+instance names from site.json (which init writes beside site.toml), asks every
+instance at once with quickcall.py, and returns what mirror.status prints for all
 programs. Returns None for anything it does not handle (no or stale site.json, an
 instance that does not answer, a fault), so that the full command line does it
 again and says why. Never writes a file.
 """
 
-import http.client
 import json
 import os
-import xmlrpc.client
 
 from bootstrap.errors import EXIT_NOT_RUNNING, EXIT_OK, worst
-from bootstrap.mirror import STOPPED_STATE_NAMES, format_status_lines
+from bootstrap.quickcall import NotQuick, read_answer, send_request
+from bootstrap.statusline import STOPPED_STATE_NAMES, format_status_lines
 
 SITE_INDEX = "site.json"
 
-
-class NotQuick(Exception):
-    """Something the quick path does not handle; the full command line will."""
-
-
 # Whatever goes wrong here, the full command line meets it again and says why.
-FAILURES = (NotQuick, OSError, ValueError, LookupError, TypeError, AttributeError,
-            xmlrpc.client.Error, http.client.HTTPException)
+FAILURES = (NotQuick, OSError, ValueError, LookupError, TypeError, AttributeError)
 
 
 def answer(root, chosen):
@@ -71,13 +64,16 @@ def file_signature(path):
 
 
 def ask_all(root, names):
-    """Return {instance: getAllProcessInfo()} over supervisor's own transport."""
-    from bootstrap import rpc
-
-    answers = {}
-    for name in names:
-        with open(os.path.join(root, "keys", f"{name}.key")) as fh:
-            key = fh.read().strip()
-        socket_path = os.path.join(root, "run", f"supervisord-{name}.sock")
-        answers[name] = rpc.proxy_for(socket_path, name, key).supervisor.getAllProcessInfo()
-    return answers
+    """Return {instance: getAllProcessInfo()}, every instance asked before any is read."""
+    sockets = {}
+    try:
+        for name in names:
+            with open(os.path.join(root, "keys", f"{name}.key")) as fh:
+                key = fh.read().strip()
+            socket_path = os.path.join(root, "run", f"supervisord-{name}.sock")
+            sockets[name] = send_request(socket_path, name, key,
+                                         "supervisor.getAllProcessInfo")
+        return {name: read_answer(sock) for name, sock in sockets.items()}
+    finally:
+        for sock in sockets.values():
+            sock.close()

@@ -13,7 +13,7 @@ import sys
 
 from bootstrap import proc, procfs, render, rpc
 from bootstrap.errors import EXIT_USAGE, BootstrapError
-from bootstrap.mirror import STOPPED_STATE_NAMES
+from bootstrap.statusline import STOPPED_STATE_NAMES
 from bootstrap.sitefile import current_user
 
 log = logging.getLogger(__name__)

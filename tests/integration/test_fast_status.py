@@ -113,7 +113,8 @@ def test_status_skips_command_line_toml_reader_and_supervisor(tool, deployed):
     modules = imported_modules(tool, "--install-dir", deployed, "status")
 
     assert "bootstrap.quick" in modules
-    assert not {"bootstrap.cli", "argparse", "tomli", "tomllib", "supervisor"} & modules
+    assert not {"bootstrap.cli", "argparse", "tomli", "tomllib", "supervisor",
+                "xmlrpc.client", "http.client", "bootstrap.mirror"} & modules
 
 
 def test_status_falls_back_when_site_json_is_stale(tool, deployed):
