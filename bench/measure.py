@@ -92,15 +92,19 @@ class Bench:
         return {(m.group(1), m.group(2)): int(m.group(3))
                 for m in PROGRAM_PID.finditer(result.stdout)}
 
+    def shut_down(self, install):
+        """Shut one install down with the tool; then stop by pid whatever is left."""
+        try:
+            self.tool("--install-dir", install, "down", check=False)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        for pidfile in glob.glob(os.path.join(str(install), "run", "*.pid")):
+            _stop_pid_file(pidfile)
+
     def cleanup(self):
-        """Shut down every install of this run; then stop by pid whatever is left."""
+        """Shut down every install of this run."""
         for install in self.installs:
-            try:
-                self.tool("--install-dir", install, "down", check=False)
-            except (OSError, subprocess.SubprocessError):
-                pass
-            for pidfile in glob.glob(os.path.join(install, "run", "*.pid")):
-                _stop_pid_file(pidfile)
+            self.shut_down(install)
 
 
 def _stop_pid_file(pidfile):

@@ -99,12 +99,15 @@ def measure_all(bench, args):
     small = bench.deploy_site("small", 2)
     large = bench.deploy_site("large", args.programs)
     rows = status_rows(bench, small, large, args)
+    # 400 programs and their supervisords would tick beside every later figure.
+    bench.shut_down(large)
 
     log("counting file-name system calls of status")
     rows += file_rows(measure.file_calls(bench, small))
 
     log(f"unchanged redeploys, {args.redeploy_repeat} of each")
     rows += redeploy_rows(measure.redeploy(bench, small, args.redeploy_repeat))
+    bench.shut_down(small)
 
     log(f"cold starts and venv + pip installs, {args.cold_repeat} of each")
     cold = measure.cold_start(bench, args.cold_repeat)

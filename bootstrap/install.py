@@ -16,7 +16,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bootstrap import bundle, render, sitefile
+from bootstrap import bundle, bytecode, render, sitefile
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 from bootstrap.keys import ensure_key
 from bootstrap.paths import Layout, is_socket_path_too_long
@@ -128,6 +128,8 @@ def init(site, build_id=None):
                    for name in site["instances"]}
         changed = put_in_force(site, layout, configs,
                                before_swap=lambda: write_launchers(layout, build_id))
+        # Every supervisord started after this finds its modules compiled.
+        bytecode.wait()
     return layout, changed
 
 
@@ -173,6 +175,7 @@ def unpack(layout, build_id):
         _copy_tree_build(tmp)
     os.rename(str(tmp), str(target))
     log.info("unpacked build %s into %s", build_id, target)
+    bytecode.start(target / "site-packages")
 
 
 def _unpack_archive(archive, tmp):

@@ -20,7 +20,7 @@ START_TIMEOUT = 60
 ALIVE_GRACE = 10
 POLL = 0.1
 # Asking whether a supervisord answers over its socket is cheap: ask often.
-ANSWER_POLL = 0.02
+ANSWER_POLL = 0.005
 
 
 def read_pid(layout, instance):
@@ -165,7 +165,9 @@ def _stop_orphans(site, layout, name, report):
 def launch_supervisord(layout, instance):
     """Start instance's supervisord, which daemonises itself; return the process."""
     clear_stale(layout, instance)
-    argv = [sys.executable, "-I", layout.launcher("supervisord"),
+    # -S as well as -I: the daemon needs nothing from the host's site-packages, and
+    # no .pth file there runs code in it or delays its start.
+    argv = [sys.executable, "-I", "-S", layout.launcher("supervisord"),
             "-c", layout.config(instance)]
     return proc.start(argv, env=proc.clean_environment(), cwd=str(layout.root))
 

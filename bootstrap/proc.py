@@ -73,6 +73,29 @@ def finish(process, timeout):
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+def start_quiet(argv, env=None):
+    """Start argv with no input or output for it; return the Popen, or None if it cannot run."""
+    argv = [str(a) for a in argv]
+    log.info("running %s", argv)
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+    except OSError as exc:
+        log.info("cannot run %s: %s", argv[0], exc.strerror)
+        return None
+
+
+def finish_quiet(process, timeout):
+    """Wait for a process from start_quiet(); kill it past timeout. Returns its status."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.info("%s still runs after %ss; ending it (pid %d)", process.args[0], timeout,
+                 process.pid)
+        process.kill()
+        return process.wait()
+
+
 def run_attached(argv, env=None):
     """Run argv with our stdin, stdout and stderr; return its exit status."""
     argv = [str(a) for a in argv]

@@ -116,6 +116,24 @@ def test_init_twice_changes_nothing_and_starts_nothing(tool, install_dir, tmp_pa
     assert not list((install_dir / "run").glob("*.pid"))
 
 
+def test_init_compiles_supervisords_and_status_modules_once(tool, install_dir, tmp_path):
+    site = staging_site(tmp_path, install_dir)
+    # Even where the environment asks Python itself not to write bytecode.
+    env = dict(tool.env, PYTHONDONTWRITEBYTECODE="1")
+    tag = subprocess.run([tool.python, "-c", "import sys; print(sys.implementation.cache_tag)"],
+                         stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+
+    result = tool.run("--config", site, "init", env=env)
+
+    assert result.returncode == 0, result.stderr
+    (packages,) = install_dir.glob("lib/*/site-packages")
+    for module in ("supervisor/supervisord", "supervisor/options", "supervisor/process",
+                   "bootstrap/rpcext", "bootstrap/quick", "bootstrap/quickcall"):
+        folder, name = module.split("/")
+        assert (packages / folder / "__pycache__" / f"{name}.{tag}.pyc").is_file(), module
+    assert not list((install_dir / "run").glob("*.pid"))
+
+
 def test_init_writes_private_configs_keys_and_sockets(tool, install_dir, tmp_path):
     site = staging_site(tmp_path, install_dir)
 
