@@ -204,7 +204,7 @@ def _stop_process(proxy, namespec):
 
 
 def wait_running(layout, names, timeout, report=None):
-    """Wait until every autostart program of the named instances is RUNNING.
+    """Wait until every autostart program of the named instances is RUNNING (or done).
 
     Raises BootstrapError naming each program that did not get there, with the
     tail of its stdout and stderr logs.
@@ -232,19 +232,32 @@ def wait_running(layout, names, timeout, report=None):
 def _pending(proxies):
     pending, failed = [], False
     for name, proxy in proxies.items():
-        autostart = _autostart(proxy)
+        configs = _configs(proxy)
         for info in proxy.supervisor.getAllProcessInfo():
-            spec = f"{info['group']}:{info['name']}"
-            if info["statename"] == "RUNNING" or not autostart.get(spec, True):
+            if _settled(info, configs.get(f"{info['group']}:{info['name']}")):
                 continue
             pending.append((name, info))
             failed = failed or info["statename"] in FATAL_STATES
     return pending, failed
 
 
-def _autostart(proxy):
-    return {f"{c['group']}:{c['name']}": c["autostart"]
-            for c in proxy.supervisor.getAllConfigInfo()}
+def _configs(proxy):
+    return {f"{c['group']}:{c['name']}": c for c in proxy.supervisor.getAllConfigInfo()}
+
+
+def _settled(info, config):
+    """True for a program that runs, that nobody asked to start, or that has done its work.
+
+    A one-shot program (autorestart = false, or "unexpected") that ran its
+    startsecs and exited with one of its exitcodes stays EXITED, as supervisord
+    expects: waiting for it to be RUNNING would only end at the timeout.
+    """
+    if info["statename"] == "RUNNING":
+        return True
+    if config is None:
+        return False
+    return not config["autostart"] or (info["statename"] == "EXITED"
+                                       and info["exitstatus"] in config["exitcodes"])
 
 
 def _failure_text(proxies, pending, timeout, failed):

@@ -15,8 +15,9 @@ from bootstrap import procfs, render, rpc
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               BootstrapError)
 from bootstrap.instances import tail_file
-from bootstrap.statusline import STOPPED_STATE_NAMES as STOPPED_STATES
 from bootstrap.runner import GROUP, NAMESPEC, check_files, environment, runner_of
+from bootstrap.statusline import STOPPED_STATE_NAMES as STOPPED_STATES
+from bootstrap.statusline import format_status_lines
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def status(site, layout, out=None):
     if info is None:
         print(f"{instance}  {GROUP}: no such program yet; run deploy", file=sys.stderr)
         return EXIT_NOT_RUNNING
-    from bootstrap.statusline import format_status_lines
-
     note = "  (a new config waits for 'runner restart')" if _is_pending(proxy) else ""
     out.write(f"{instance}  {format_status_lines([info])[0]}{note}\n")
     return EXIT_NOT_RUNNING if info["statename"] in STOPPED_STATES else EXIT_OK

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import subprocess
+import sys
 import threading
 import zipfile
 
@@ -81,6 +82,39 @@ def test_program_exiting_at_once_fails_with_its_log_tail(tool, tmp_path, install
     assert "crash-stdout: cannot open the database" in result.stderr
     assert "crash-stderr: giving up" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def one_shot(code, exitcodes):
+    return (f'command = ["{sys.executable}", "-c", "import sys; print(\'migrated\'); '
+            f'sys.exit({code})"]\nstartsecs = 0\nautorestart = false\n'
+            f"exitcodes = {exitcodes}\n")
+
+
+def test_one_shot_program_that_exits_as_expected_lets_deploy_finish(tool, tmp_path,
+                                                                      install_dir):
+    programs = basic_programs(tmp_path)
+    programs["jtm"]["migrate"] = one_shot(0, [0])
+    site = write_site(tmp_path, install_dir, programs)
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    lines = supervisorctl(install_dir, "jtm", "status").stdout.splitlines()
+    assert [line.split()[1] for line in lines if ":migrate " in line] == ["EXITED"]
+    assert len(all_pids(install_dir)) == 3
+
+
+def test_one_shot_program_with_another_exit_code_fails_deploy(tool, tmp_path, install_dir):
+    programs = basic_programs(tmp_path)
+    programs["jtm"]["migrate"] = one_shot(3, [0])
+    site = write_site(tmp_path, install_dir, programs)
+
+    result = tool.run("--config", site, "--install-dir", install_dir, "deploy",
+                      "--timeout", "5")
+
+    assert result.returncode == 1
+    assert "program jaws-dep:migrate of instance jtm is EXITED after 5" in result.stderr
+    assert "migrated" in result.stderr
 
 
 @pytest.mark.parametrize("option", ['stopsignal = "NOPE"', 'umask = "999"'])
