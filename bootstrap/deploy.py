@@ -137,7 +137,7 @@ def bring_in_force(site, layout, names, timeout, report, keep=None):
             report(f"{name}: {changes.summary()}")
             for group in changes.left:
                 report(runner.kept_text(name, group))
-    wait_running(layout, names, timeout, report)
+    wait_running(layout, names, timeout, report, site)
     previous.mark_good(layout)
 
 
@@ -203,11 +203,13 @@ def _stop_process(proxy, namespec):
             raise
 
 
-def wait_running(layout, names, timeout, report=None):
+def wait_running(layout, names, timeout, report=None, site=None):
     """Wait until every autostart program of the named instances is RUNNING (or done).
 
     Raises BootstrapError naming each program that did not get there, with the
-    tail of its stdout and stderr logs.
+    tail of its stdout and stderr logs: at once for one that is FATAL, or that
+    site says is never restarted and that exited with a code not among its
+    exitcodes; at the timeout for the rest.
     """
     report = report or _stderr
     deadline = time.monotonic() + timeout
@@ -215,7 +217,7 @@ def wait_running(layout, names, timeout, report=None):
     last_report = started
     proxies = {name: rpc.server_proxy(layout, name) for name in names}
     while True:
-        pending, failed = _pending(proxies)
+        pending, failed = _pending(proxies, _one_shots(site, names))
         if not pending:
             return
         now = time.monotonic()
@@ -229,16 +231,28 @@ def wait_running(layout, names, timeout, report=None):
         time.sleep(0.2)
 
 
-def _pending(proxies):
+def _pending(proxies, one_shots):
     pending, failed = [], False
     for name, proxy in proxies.items():
         configs = _configs(proxy)
         for info in proxy.supervisor.getAllProcessInfo():
-            if _settled(info, configs.get(f"{info['group']}:{info['name']}")):
+            config = configs.get(f"{info['group']}:{info['name']}")
+            if _settled(info, config):
                 continue
             pending.append((name, info))
-            failed = failed or info["statename"] in FATAL_STATES
+            failed = (failed or info["statename"] in FATAL_STATES
+                      or (info["statename"] == "EXITED" and config is not None
+                          and info["name"] in one_shots.get(name, ())))
     return pending, failed
+
+
+def _one_shots(site, names):
+    """Return {instance: names of its programs that supervisord never restarts}."""
+    if site is None:
+        return {}
+    return {name: {prog for prog, options in site["instances"][name]["programs"].items()
+                   if str(options.get("autorestart", "unexpected")).lower() == "false"}
+            for name in names}
 
 
 def _configs(proxy):
@@ -264,7 +278,9 @@ def _failure_text(proxies, pending, timeout, failed):
     lines = []
     for instance, info in pending:
         spec = f"{info['group']}:{info['name']}"
-        lines.append(f"program {spec} of instance {instance} is {info['statename']}"
+        exited = (f" with exit status {info['exitstatus']}"
+                  if info["statename"] == "EXITED" else "")
+        lines.append(f"program {spec} of instance {instance} is {info['statename']}{exited}"
                      + ("" if failed else f" after {timeout}s")
                      + (f" ({info['description']})" if info.get("description") else ""))
         proxy = proxies[instance]

@@ -104,17 +104,34 @@ def test_one_shot_program_that_exits_as_expected_lets_deploy_finish(tool, tmp_pa
     assert len(all_pids(install_dir)) == 3
 
 
-def test_one_shot_program_with_another_exit_code_fails_deploy(tool, tmp_path, install_dir):
+def test_one_shot_program_with_another_exit_code_fails_deploy_at_once(tool, tmp_path,
+                                                                      install_dir):
     programs = basic_programs(tmp_path)
     programs["jtm"]["migrate"] = one_shot(3, [0])
     site = write_site(tmp_path, install_dir, programs)
 
     result = tool.run("--config", site, "--install-dir", install_dir, "deploy",
-                      "--timeout", "5")
+                      "--timeout", "60")
 
     assert result.returncode == 1
-    assert "program jaws-dep:migrate of instance jtm is EXITED after 5" in result.stderr
+    # Not "after 60s": supervisord never starts it again, so deploy does not wait.
+    assert ("program jaws-dep:migrate of instance jtm is EXITED with exit status 3 ("
+            in result.stderr)
     assert "migrated" in result.stderr
+
+
+def test_program_exiting_with_a_listed_code_is_done_without_autorestart_false(
+        tool, tmp_path, install_dir):
+    programs = basic_programs(tmp_path)
+    programs["jtm"]["migrate"] = one_shot(3, [0, 3]).replace("autorestart = false",
+                                                              'autorestart = "unexpected"')
+    site = write_site(tmp_path, install_dir, programs)
+
+    result = deploy(tool, site, install_dir)
+
+    assert result.returncode == 0, result.stderr
+    lines = supervisorctl(install_dir, "jtm", "status").stdout.splitlines()
+    assert [line.split()[1] for line in lines if ":migrate " in line] == ["EXITED"]
 
 
 @pytest.mark.parametrize("option", ['stopsignal = "NOPE"', 'umask = "999"'])
