@@ -11,7 +11,7 @@ import sys
 import time
 import xmlrpc.client
 
-from bootstrap import install, instances, previous, rpc
+from bootstrap import install, instances, previous, render, rpc
 from bootstrap.errors import EXIT_FAILED, BootstrapError
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def bring_in_force(site, layout, names, timeout, report, keep=None):
             report(f"{name}: {changes.summary()}")
             for group in changes.left:
                 report(runner.kept_text(name, group))
-    wait_running(layout, names, timeout, report, site)
+    wait_running(layout, site, names, timeout, report)
     previous.mark_good(layout)
 
 
@@ -203,7 +203,7 @@ def _stop_process(proxy, namespec):
             raise
 
 
-def wait_running(layout, names, timeout, report=None, site=None):
+def wait_running(layout, site, names, timeout, report=None):
     """Wait until every autostart program of the named instances is RUNNING (or done).
 
     Raises BootstrapError naming each program that did not get there, with the
@@ -216,8 +216,9 @@ def wait_running(layout, names, timeout, report=None, site=None):
     started = time.monotonic()
     last_report = started
     proxies = {name: rpc.server_proxy(layout, name) for name in names}
+    policies = {name: _restart_policies(site, name) for name in names}
     while True:
-        pending, failed = _pending(proxies, _one_shots(site, names))
+        pending, failed = _pending(proxies, policies)
         if not pending:
             return
         now = time.monotonic()
@@ -231,47 +232,51 @@ def wait_running(layout, names, timeout, report=None, site=None):
         time.sleep(0.2)
 
 
-def _pending(proxies, one_shots):
+def _pending(proxies, policies):
     pending, failed = [], False
     for name, proxy in proxies.items():
         configs = _configs(proxy)
         for info in proxy.supervisor.getAllProcessInfo():
             config = configs.get(f"{info['group']}:{info['name']}")
-            if _settled(info, config):
+            policy = policies[name].get(info["name"], "unexpected")
+            if _settled(info, config, policy):
                 continue
             pending.append((name, info))
             failed = (failed or info["statename"] in FATAL_STATES
-                      or (info["statename"] == "EXITED" and config is not None
-                          and info["name"] in one_shots.get(name, ())))
+                      or (info["statename"] == "EXITED" and policy == "false"))
     return pending, failed
 
 
-def _one_shots(site, names):
-    """Return {instance: names of its programs that supervisord never restarts}."""
-    if site is None:
-        return {}
-    return {name: {prog for prog, options in site["instances"][name]["programs"].items()
-                   if str(options.get("autorestart", "unexpected")).lower() == "false"}
-            for name in names}
+def _restart_policies(site, instance):
+    """Return {program: its autorestart, "true", "false" or "unexpected"}."""
+    programs = dict(site["instances"][instance]["programs"])
+    runner = site.get("runner")
+    if runner and runner["supervised"] and runner["instance"] == instance:
+        programs[render.RUNNER_PROGRAM] = render.runner_options(runner)
+    return {prog: str(options.get("autorestart", "unexpected")).lower()
+            for prog, options in programs.items()}
 
 
 def _configs(proxy):
     return {f"{c['group']}:{c['name']}": c for c in proxy.supervisor.getAllConfigInfo()}
 
 
-def _settled(info, config):
+def _settled(info, config, policy):
     """True for a program that runs, that nobody asked to start, or that has done its work.
 
     A one-shot program (autorestart = false, or "unexpected") that ran its
     startsecs and exited with one of its exitcodes stays EXITED, as supervisord
-    expects: waiting for it to be RUNNING would only end at the timeout.
+    expects: waiting for it to be RUNNING would only end at the timeout. With
+    autorestart = true supervisord starts it again, so EXITED is only a moment.
     """
     if info["statename"] == "RUNNING":
         return True
     if config is None:
         return False
-    return not config["autostart"] or (info["statename"] == "EXITED"
-                                       and info["exitstatus"] in config["exitcodes"])
+    if not config["autostart"]:
+        return True
+    return (policy != "true" and info["statename"] == "EXITED"
+            and info["exitstatus"] in config["exitcodes"])
 
 
 def _failure_text(proxies, pending, timeout, failed):
