@@ -8,102 +8,23 @@ import argparse
 import logging
 import sys
 
-from bootstrap.errors import EXIT_FAILED, EXIT_INTERRUPTED, STATUS_HELP, BootstrapError
+from bootstrap.context import Context, instance_names
+from bootstrap.errors import (EXIT_FAILED, EXIT_INTERRUPTED, PROG, STATUS_HELP,
+                              BootstrapError)
 
-PROG = "jaws-bootstrap"
 DEFAULT_TIMEOUT = 120
 log = logging.getLogger(__name__)
 
 
-class Context:
-    """Where the site and install directory come from, from the global options."""
-
-    def __init__(self, args):
-        self.config = args.config
-        self.example = args.example
-        self.deployment = args.deployment
-        self.install_dir = args.install_dir
-        if self.deployment is not None:
-            from bootstrap.sitefile import DEPLOYMENT_RE
-
-            if not DEPLOYMENT_RE.match(self.deployment):
-                raise BootstrapError(f'--deployment: "{self.deployment}" must match '
-                                     "[a-z0-9][a-z0-9-]*", 2)
-
-    def site_from_file(self):
-        """Return the site of --config, --example or the embedded default."""
-        from bootstrap import sitefile
-
-        return sitefile.load_site(self.config, self.example, self.deployment,
-                                  self.install_dir)
-
-    def site_to_render(self):
-        """Return the site init and deploy render: the site file, else the install's own.
-
-        Without --config or --example, an install that exists is rendered from the
-        site.toml its last init left, never replaced by the embedded default.
-        """
-        site, source = self.site_and_source()
-        if not self.has_site_file() and not source.startswith("<"):
-            print(f"no --config: rendering {source} again", file=sys.stderr)
-        return site
-
-    def site_and_source(self):
-        """Return (site, where it came from): the site file, the install's, or the default."""
-        from bootstrap import sitefile
-        from bootstrap.paths import Layout, default_install_dir
-
-        if self.has_site_file():
-            return self.site_from_file(), self.config or "<embedded example>"
-        root = self.install_dir or (self.deployment and default_install_dir(
-            self.deployment)) or self.site_from_file()["install_dir"]
-        layout = Layout(root)
-        if layout.site.is_file():
-            return sitefile.load_site(str(layout.site)), str(layout.site)
-        return self.site_from_file(), "<embedded default>"
-
-    def installed(self):
-        """Return (site, layout) of the install that the last init left."""
-        from bootstrap import sitefile
-        from bootstrap.paths import Layout, default_install_dir
-
-        if self.install_dir:
-            root = self.install_dir
-        elif self.config or self.example:
-            root = self.site_from_file()["install_dir"]
-        elif self.deployment:
-            root = default_install_dir(self.deployment)
-        else:
-            root = self.site_from_file()["install_dir"]
-        layout = Layout(root)
-        if not layout.site.is_file():
-            raise BootstrapError(f"{layout.site}: no install here; run "
-                                 f"'{PROG} --config SITE.toml deploy' first")
-        site = sitefile.load_site(str(layout.site))
-        # Commands run code from the install (launchers, the unpacked build): one
-        # that another account could have changed is refused before any of it runs.
-        from bootstrap import safety
-
-        safety.check_install_dir(layout, site, for_use=True)
-        return site, layout
-
-    def has_site_file(self):
-        return bool(self.config or self.example)
-
-
-def instance_names(site, chosen):
-    if chosen is None:
-        return list(site["instances"])
-    if chosen not in site["instances"]:
-        known = ", ".join(site["instances"])
-        raise BootstrapError(f'no instance "{chosen}" in this site (known: {known})', 2)
-    return [chosen]
+def context(args):
+    """Return the Context of the global options."""
+    return Context(args.config, args.example, args.deployment, args.install_dir)
 
 
 def cmd_init(args):
     from bootstrap import install
 
-    site = Context(args).site_to_render()
+    site = context(args).site_to_render()
     layout, changed = install.init(site)
     print(f"initialised {layout.root}" + (f"; configs changed: {', '.join(changed)}"
                                           if changed else "; configs unchanged"),
@@ -115,7 +36,7 @@ def cmd_up(args):
     from bootstrap import install, instances
     from bootstrap.paths import Layout
 
-    ctx = Context(args)
+    ctx = context(args)
     if ctx.has_site_file():
         site = ctx.site_from_file()
         if not Layout(site["install_dir"]).site.is_file():
@@ -131,7 +52,7 @@ def cmd_up(args):
 def cmd_down(args):
     from bootstrap import instances
 
-    site, layout = Context(args).installed()
+    site, layout = context(args).installed()
     instances.down(layout, instance_names(site, args.instance), timeout=args.timeout)
     return 0
 
@@ -139,7 +60,7 @@ def cmd_down(args):
 def cmd_deploy(args):
     from bootstrap import deploy
 
-    site = Context(args).site_to_render()
+    site = context(args).site_to_render()
     layout = deploy.deploy(site, args.timeout, restart_supervisors=args.restart_supervisors)
     print(f"deployed {site['deployment']} in {layout.root}: every program RUNNING",
           file=sys.stderr)
@@ -149,7 +70,7 @@ def cmd_deploy(args):
 def cmd_rollback(args):
     from bootstrap import deploy
 
-    _, layout = Context(args).installed()
+    _, layout = context(args).installed()
     site = deploy.rollback(layout, args.timeout)
     print(f"rolled {site['deployment']} in {layout.root} back to the previous configs: "
           "every program RUNNING", file=sys.stderr)
@@ -159,7 +80,7 @@ def cmd_rollback(args):
 def cmd_boot_entry(args):
     from bootstrap import boot
 
-    _, layout = Context(args).installed()
+    _, layout = context(args).installed()
     line = boot.entry_line(layout)
     if args.install:
         added = boot.install_entry(layout)
@@ -173,7 +94,7 @@ def cmd_boot_entry(args):
 def cmd_status(args):
     from bootstrap import mirror
 
-    site, layout = Context(args).installed()
+    site, layout = context(args).installed()
     return mirror.status(layout, instance_names(site, args.instance), args.args, site=site,
                          as_json=args.json)
 
@@ -181,7 +102,7 @@ def cmd_status(args):
 def cmd_mirror(args):
     from bootstrap import mirror
 
-    site, layout = Context(args).installed()
+    site, layout = context(args).installed()
     return mirror.run_verb(site, layout, instance_names(site, args.instance), args.verb,
                            args.args)
 
@@ -189,7 +110,7 @@ def cmd_mirror(args):
 def cmd_ctl(args):
     from bootstrap import mirror
 
-    site, layout = Context(args).installed()
+    site, layout = context(args).installed()
     name = instance_names(site, args.instance)[0]
     return mirror.ctl(layout, name, args.args)
 
@@ -198,7 +119,7 @@ def cmd_runner_run(args):
     from bootstrap import runner
     from bootstrap.paths import Layout
 
-    ctx = Context(args)
+    ctx = context(args)
     site = ctx.site_from_file() if ctx.has_site_file() else ctx.installed()[0]
     return runner.run(site, Layout(site["install_dir"]))
 
@@ -206,31 +127,31 @@ def cmd_runner_run(args):
 def cmd_runner_status(args):
     from bootstrap import runnerctl
 
-    return runnerctl.status(*Context(args).installed())
+    return runnerctl.status(*context(args).installed())
 
 
 def cmd_runner_start(args):
     from bootstrap import runnerctl
 
-    return runnerctl.start(*Context(args).installed())
+    return runnerctl.start(*context(args).installed())
 
 
 def cmd_runner_stop(args):
     from bootstrap import runnerctl
 
-    return runnerctl.stop(*Context(args).installed())
+    return runnerctl.stop(*context(args).installed())
 
 
 def cmd_runner_restart(args):
     from bootstrap import runnerctl
 
-    return runnerctl.restart(*Context(args).installed())
+    return runnerctl.restart(*context(args).installed())
 
 
 def cmd_runner_logs(args):
     from bootstrap import runnerctl
 
-    site, layout = Context(args).installed()
+    site, layout = context(args).installed()
     return runnerctl.logs(site, layout, lines=args.lines, follow=args.follow)
 
 
@@ -256,13 +177,13 @@ def add_runner_parser(sub):
 def cmd_check(args):
     from bootstrap import check
 
-    return check.run_check(Context(args), as_json=args.json)
+    return check.run_check(context(args), as_json=args.json)
 
 
 def cmd_rotate_key(args):
     from bootstrap import keys
 
-    site, layout = Context(args).installed()
+    site, layout = context(args).installed()
     print(keys.rotate_key(site, layout, args.instance), file=sys.stderr)
     return 0
 
@@ -272,7 +193,7 @@ def cmd_version(args):
 
     layout, names = None, ()
     try:
-        site, layout = Context(args).installed()
+        site, layout = context(args).installed()
         names = list(site["instances"])
     except BootstrapError as exc:
         # Without an install there is no running build to compare; say why on -v.

@@ -3,6 +3,9 @@
 Only cli.main() turns a BootstrapError into a message and a status; nothing here prints.
 """
 
+# The name errors and hints give the tool, whichever file it was started from.
+PROG = "jaws-bootstrap"
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
