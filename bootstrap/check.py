@@ -82,7 +82,8 @@ def check_configs(site, layout, findings):
         if not layout.site_packages(build_id).is_dir():
             source = Layout(tmp)
             source.lib.mkdir()
-            install.unpack(source, build_id)
+            # Compiling into a directory about to be removed would race its removal.
+            install.unpack(source, build_id, compile_bytecode=False)
         install.activate(source, build_id)
         target = layout if layout.site.is_file() else _scratch_layout(tmp, site)
         for name in site["instances"]:

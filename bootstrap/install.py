@@ -160,8 +160,13 @@ def make_directories(site, layout):
     safety.prepare_install_dir(site, layout)
 
 
-def unpack(layout, build_id):
-    """Unpack this build's site-packages into lib/<build id>/, once, atomically."""
+def unpack(layout, build_id, compile_bytecode=True):
+    """Unpack this build's site-packages into lib/<build id>/, once, atomically.
+
+    With compile_bytecode, a second interpreter then compiles the modules the
+    supervisords will import (bytecode.py); a copy that is soon thrown away
+    goes without.
+    """
     target = layout.lib_for(build_id)
     if (target / "site-packages").is_dir():
         return
@@ -175,7 +180,8 @@ def unpack(layout, build_id):
         _copy_tree_build(tmp)
     os.rename(str(tmp), str(target))
     log.info("unpacked build %s into %s", build_id, target)
-    bytecode.start(target / "site-packages")
+    if compile_bytecode:
+        bytecode.start(target / "site-packages")
 
 
 def _unpack_archive(archive, tmp):
