@@ -5,7 +5,6 @@ Reads only; unpacking is install.py's work.
 
 import json
 import os
-import pkgutil
 import sys
 from pathlib import Path
 
@@ -17,8 +16,10 @@ DEV_BUILD_ID = "dev"
 
 def read_payload(name):
     """Return the bytes of payload file name, from the .pyz or the source tree."""
+    # What pkgutil.get_data does, without importing pkgutil (and typing) on every start.
+    path = os.path.join(os.path.dirname(bootstrap.__file__), PAYLOAD, name)
     try:
-        data = pkgutil.get_data("bootstrap", f"{PAYLOAD}/{name}")
+        data = bootstrap.__loader__.get_data(path)
     except OSError:
         data = None
     if data is None:

@@ -129,7 +129,7 @@ def init(site, build_id=None):
         changed = put_in_force(site, layout, configs,
                                before_swap=lambda: write_launchers(layout, build_id))
         # Every supervisord started after this finds its modules compiled.
-        bytecode.wait()
+        bytecode.finish()
     return layout, changed
 
 
@@ -284,11 +284,11 @@ def write_site_index(layout, site):
     """Write site.json: the resolved site for quick.py, tied to this site.toml's version."""
     import json
 
-    from bootstrap import quick
+    from bootstrap import siteindex
 
-    index = {"site_toml": quick.file_signature(str(layout.site)), "site": site}
+    index = {"site_toml": siteindex.file_signature(str(layout.site)), "site": site}
     text = json.dumps(index, indent=1) + "\n"
-    write_atomic(layout.root / quick.SITE_INDEX, text.encode("utf-8"), 0o644)
+    write_atomic(layout.root / siteindex.SITE_INDEX, text.encode("utf-8"), 0o644)
 
 
 def _stage_checked(site, layout, name, text):

@@ -5,10 +5,10 @@ control_group; 0600 where that group cannot be given) and in the instance's
 config, and never reaches a command line, a log line, an exception or --json.
 """
 
+import base64
 import grp
 import logging
 import os
-import secrets
 
 from bootstrap import safety
 from bootstrap.errors import EXIT_USAGE, BootstrapError
@@ -19,7 +19,9 @@ KEY_BYTES = 32
 
 
 def new_key():
-    return secrets.token_urlsafe(KEY_BYTES)
+    # secrets.token_urlsafe's recipe; importing secrets loads OpenSSL and random
+    # on the cold start's path.
+    return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).rstrip(b"=").decode("ascii")
 
 
 def ensure_key(layout, instance, site):

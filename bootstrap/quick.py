@@ -13,9 +13,8 @@ import os
 
 from bootstrap.errors import EXIT_NOT_RUNNING, EXIT_OK, worst
 from bootstrap.quickcall import NotQuick, read_answer, send_request
+from bootstrap.siteindex import SITE_INDEX, file_signature
 from bootstrap.statusline import STOPPED_STATE_NAMES, format_status_lines
-
-SITE_INDEX = "site.json"
 
 # Whatever goes wrong here, the full command line meets it again and says why.
 FAILURES = (NotQuick, OSError, ValueError, LookupError, TypeError, AttributeError)
@@ -55,12 +54,6 @@ def instance_names(root, chosen):
     if chosen not in names:
         raise NotQuick(f"no instance {chosen}")
     return [chosen]
-
-
-def file_signature(path):
-    """Return what tells a file apart from any later version of it."""
-    st = os.stat(path)
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
 
 
 def ask_all(root, names):

@@ -4,7 +4,6 @@ Pure: looks at values only, never at the host. Every problem is one BootstrapErr
 with status 2 naming the file and the key.
 """
 
-import difflib
 import ipaddress
 import re
 
@@ -50,6 +49,8 @@ def check_keys(table, known, source, prefix):
     for key in table:
         if key in known:
             continue
+        import difflib
+
         hint = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
         if hint:
             also = f'; did you mean "{hint[0]}"?'
