@@ -63,7 +63,7 @@ def compile_order():
 def start(site_packages):
     """Start compiling supervisord's modules in site_packages in the background."""
     files = [str(site_packages / name) for name in compile_order()]
-    process = proc.start_quiet([sys.executable, "-I", "-S", "-m", "compileall", "-q"]
+    process = proc.start_quiet([sys.executable, *proc.ISOLATED, "-m", "compileall", "-q"]
                                + files, env=proc.clean_environment())
     if process is not None:
         if not _running:

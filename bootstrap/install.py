@@ -227,7 +227,8 @@ def activate(layout, build_id):
     pkgshim.install()
 
 
-LAUNCHER = """#!{python} -I
+# -IS: proc.ISOLATED, in the one word a #! line passes on.
+LAUNCHER = """#!{python} -IS
 # Written by jaws-bootstrap: runs {what} from build {build_id}.
 # Works without the .pyz; run it as "{python} -I {path} ..." where /tmp is noexec.
 import sys

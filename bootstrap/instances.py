@@ -165,9 +165,7 @@ def _stop_orphans(site, layout, name, report):
 def launch_supervisord(layout, instance):
     """Start instance's supervisord, which daemonises itself; return the process."""
     clear_stale(layout, instance)
-    # -S as well as -I: the daemon needs nothing from the host's site-packages, and
-    # no .pth file there runs code in it or delays its start.
-    argv = [sys.executable, "-I", "-S", layout.launcher("supervisord"),
+    argv = [sys.executable, *proc.ISOLATED, layout.launcher("supervisord"),
             "-c", layout.config(instance)]
     return proc.start(argv, env=proc.clean_environment(), cwd=str(layout.root))
 

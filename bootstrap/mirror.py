@@ -14,6 +14,7 @@ import time
 import xmlrpc.client
 
 from bootstrap import names as namespecs
+from bootstrap import proc
 from bootstrap import rpc
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               EXIT_USAGE, BootstrapError, worst)
@@ -173,13 +174,12 @@ def ctl_argv(layout, instance, args):
         raise BootstrapError(f"{launcher}: missing; run init (or up --config SITE.toml) "
                              "to restore the install")
     # Through the interpreter: /tmp may be mounted noexec.
-    return [sys.executable, "-I", str(launcher), "-c", str(layout.config(instance))] + args
+    return ([sys.executable, *proc.ISOLATED, str(launcher), "-c", str(layout.config(instance))]
+            + args)
 
 
 def ctl(layout, instance, args):
     """Run supervisorctl against instance on our terminal; return its exit status."""
-    from bootstrap import proc
-
     return proc.run_attached(ctl_argv(layout, instance, list(args)))
 
 
@@ -211,8 +211,6 @@ def run_verb(site, layout, names, verb, args, out=None, err=None):
 
 
 def follow(layout, plan, verb, err):
-    from bootstrap import proc
-
     if len(plan) != 1:
         raise BootstrapError(f"{verb} -f follows one instance at a time; choose one of "
                              f"{', '.join(plan)} with -i", EXIT_USAGE)
@@ -226,8 +224,6 @@ def run_parallel(layout, plan, verb, err):
     """Run supervisorctl verb on every instance of plan at once; return their results."""
     # Only the relayed verbs pay for these; status never needs them.
     import threading
-
-    from bootstrap import proc
 
     argvs = {name: ctl_argv(layout, name, [verb] + args) for name, args in plan.items()}
     results = {}

@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 ENV_ALLOWED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 ENV_ALLOWED_PREFIXES = ("LC_",)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+# How the install's launchers run: -I (no PYTHON* variables, no user site) and -S
+# (nothing from the host's site-packages, and no .pth file there running code and
+# costing time at every start; the build carries all they import).
+ISOLATED = ("-I", "-S")
 
 
 def clean_environment(environ=None):

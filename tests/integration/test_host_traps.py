@@ -71,3 +71,35 @@ def test_held_lock_makes_init_wait_then_fail_clearly(tool, install_dir):
 
     assert result.returncode == 1
     assert "another jaws-bootstrap still holds" in result.stderr
+
+
+def test_launchers_and_daemons_never_run_the_hosts_pth_files(tool, install_dir, tmp_path):
+    # A host Python whose site-packages holds a .pth file that runs code at every start.
+    venv = tmp_path / "host-python"
+    subprocess.run([tool.python, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    marks = tmp_path / "pth-ran"
+    (site_packages / "host-hook.pth").write_text(
+        f"import os; open({str(marks)!r}, 'a').write(str(os.getpid()) + '\\n')\n")
+    python = str(venv / "bin" / "python")
+
+    deployed = tool.run("--example", "--install-dir", install_dir, "deploy", "--timeout", "60",
+                        python=python)
+    assert deployed.returncode == 0, deployed.stderr
+    marks.unlink()
+    # Run through their #! lines, as an operator runs them.
+    status = subprocess.run([str(install_dir / "bin" / "jaws-bootstrap"), "status"],
+                            stdout=subprocess.PIPE, universal_newlines=True, timeout=60)
+    native = subprocess.run([str(install_dir / "bin" / "supervisorctl"), "-c",
+                             str(install_dir / "supervisord-jaws.conf"), "status"],
+                            stdout=subprocess.PIPE, universal_newlines=True, timeout=60)
+    # A verb that goes through the bundled supervisorctl of each instance and starts
+    # no program (programs run the site's commands, in whatever Python they name).
+    mirrored = tool.run("--install-dir", install_dir, "avail", python=python)
+
+    assert status.returncode == 0 and status.stdout.count("RUNNING") == 4
+    assert native.returncode == 0 and native.stdout.count("RUNNING") == 2
+    assert mirrored.returncode == 0 and mirrored.stdout.count("in use") == 4
+    # Only the .pyz itself, run by that Python without flags, went through its site.
+    ran = set(marks.read_text().split()) if marks.exists() else set()
+    assert len(ran) == 1, ran
