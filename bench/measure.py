@@ -132,6 +132,10 @@ def warm_status(bench, install, repeat):
         "tool": lambda: bench.tool("--install-dir", install, "status"),
         "native": lambda: bench.native_ctl(install, "jaws", "status"),
         "bare": lambda: bench.run([bench.python, "-c", "pass"]),
+        # The install's launchers, run by their #! lines (both -I -S).
+        "tool_launcher": lambda: bench.run([install / "bin" / "jaws-bootstrap", "status"]),
+        "native_launcher": lambda: bench.run([install / "bin" / "supervisorctl", "-c",
+                                              install / "supervisord-jaws.conf", "status"]),
     })
 
 

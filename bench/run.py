@@ -123,6 +123,8 @@ def status_rows(bench, small, large, args):
         timed_row("`status`, both instances, warm (2 programs each)", warm["tool"],
                   NATIVE_STATUS, warm["native"], 0.5),
         timed_row(BARE, warm["bare"], NATIVE_STATUS, warm["native"], None),
+        timed_row("`bin/jaws-bootstrap status`, the install's launcher", warm["tool_launcher"],
+                  "`bin/supervisorctl status`, one instance", warm["native_launcher"], None),
         timed_row(many, scaling["tool_large"], "our `status`, 2 programs per instance",
                   scaling["tool_small"], 2),
         timed_row(many, scaling["tool_large"], f"`supervisorctl status`, one instance of "

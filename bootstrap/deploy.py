@@ -40,9 +40,7 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     whose supervisord runs an older build is reported, or with restart_supervisors
     shut down and started again on this build. Returns the Layout.
     """
-    from bootstrap import bundle, runner
-
-    from bootstrap import check
+    from bootstrap import bundle, check, runner
 
     report = report or _stderr
     runner.check_site(site)
@@ -125,9 +123,10 @@ def with_current_key(layout, instance, text):
 def bring_in_force(site, layout, names, timeout, report, keep=None):
     """Start what is down, apply the configs to the rest, wait, mark the set good.
 
-    keep maps an instance to the groups left as they are (runner.keep_groups).
+    keep maps an instance to the groups left as they are (runner.keep_groups). Then
+    the unpacked builds that nothing uses any more are removed.
     """
-    from bootstrap import runner
+    from bootstrap import bundle, prune, runner
 
     keep = keep or {}
     started = instances.up(site, layout, names, timeout=timeout, report=report)
@@ -139,6 +138,7 @@ def bring_in_force(site, layout, names, timeout, report, keep=None):
                 report(runner.kept_text(name, group))
     wait_running(layout, site, names, timeout, report)
     previous.mark_good(layout)
+    prune.prune_builds(layout, bundle.build_id())
 
 
 def old_builds(layout, names, build_id):

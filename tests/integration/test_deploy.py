@@ -215,6 +215,9 @@ def toml_table(values):
                             for k, v in values.items()) + " }"
 
 
+NEWER = "site-packages/bootstrap/payload/NEWER"
+
+
 def newer_build(pyz, target):
     """Copy the .pyz as another build: one more file and a new build id; return the id."""
     data = pyz.read_bytes()
@@ -222,6 +225,8 @@ def newer_build(pyz, target):
         out.write(data[:data.index(b"PK\x03\x04")])
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
             for info in src.infolist():
+                if info.filename == NEWER:
+                    continue
                 body = src.read(info)
                 if info.filename == "environment.json":
                     env = json.loads(body.decode("utf-8"))
@@ -229,7 +234,7 @@ def newer_build(pyz, target):
                     new_id = env["build_id"][:16]
                     body = json.dumps(env).encode("utf-8")
                 dst.writestr(info, body)
-            dst.writestr("site-packages/bootstrap/payload/NEWER", "a newer build\n")
+            dst.writestr(NEWER, "a newer build\n")
     return new_id
 
 
@@ -257,7 +262,7 @@ def test_newer_build_switches_launchers_and_keeps_instances(tool, tmp_path, inst
 def test_restart_supervisors_moves_them_to_the_new_build(tool, tmp_path, install_dir,
                                                          deployed):
     new_pyz = tmp_path / "newer.pyz"
-    newer_build(tool.pyz, new_pyz)
+    new_id = newer_build(tool.pyz, new_pyz)
     site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
     tool.pyz = new_pyz
     supervisord_pids = tool.supervisord_pids()
@@ -270,6 +275,46 @@ def test_restart_supervisors_moves_them_to_the_new_build(tool, tmp_path, install
     assert set(tool.supervisord_pids()).isdisjoint(supervisord_pids)
     assert len(all_pids(install_dir)) == 3
     assert again.returncode == 0 and "still runs" not in again.stderr
+    # Nothing runs the old build any more: the deploy that moved them removed it.
+    assert [p.name for p in (install_dir / "lib").iterdir()] == [new_id]
+
+
+def test_builds_nothing_uses_are_removed_and_one_in_use_is_kept(tool, tmp_path, install_dir,
+                                                               deployed):
+    (first_id,) = [p.name for p in (install_dir / "lib").iterdir()]
+    site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
+    ids = []
+    for n in range(3):
+        # Each build made from the one before, so that each has its own id.
+        older, tool.pyz = tool.pyz, tmp_path / f"newer{n}.pyz"
+        ids.append(newer_build(older, tool.pyz))
+        result = deploy(tool, site, install_dir)
+        assert result.returncode == 0, result.stderr
+
+    # The supervisords still run the first build; the launchers name the last.
+    assert len(set(ids)) == 3
+    assert sorted(p.name for p in (install_dir / "lib").iterdir()) == sorted([first_id, ids[-1]])
+    assert supervisorctl(install_dir, "jaws", "status").returncode == 0
+
+
+def test_a_supervisord_that_cannot_say_its_build_keeps_every_build(tool, tmp_path,
+                                                                   install_dir, deployed):
+    site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
+    # A live process that holds an instance's pid file and config, and does not answer.
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)",
+                             str(install_dir / "supervisord-ghost.conf")])
+    tool.extra_pids.append(hung.pid)
+    (install_dir / "run" / "supervisord-ghost.pid").write_text(f"{hung.pid}\n")
+    for n in range(2):
+        older, tool.pyz = tool.pyz, tmp_path / f"newer{n}.pyz"
+        newer_build(older, tool.pyz)
+        assert deploy(tool, site, install_dir).returncode == 0
+
+    assert len(list((install_dir / "lib").iterdir())) == 3
+    hung.kill()
+    hung.wait()
+    assert deploy(tool, site, install_dir).returncode == 0
+    assert len(list((install_dir / "lib").iterdir())) == 2
 
 
 def test_second_deploy_waits_until_the_first_has_applied_and_waited(tool, tmp_path,
