@@ -37,8 +37,8 @@ def parse_args(argv):
                         "resolved past any shim)")
     parser.add_argument("--repeat", type=int, default=21,
                         help="runs of each status command (default 21)")
-    parser.add_argument("--cold-repeat", type=int, default=5,
-                        help="cold starts and venv + pip installs (default 5)")
+    parser.add_argument("--cold-repeat", type=int, default=9,
+                        help="cold starts and venv + pip installs (default 9)")
     parser.add_argument("--redeploy-repeat", type=int, default=3,
                         help="unchanged redeploys (default 3)")
     parser.add_argument("--programs", type=int, default=200,

@@ -4,7 +4,8 @@ Every new .pyz that deploys unpacks its build into lib/<build id>/ (2 MB), and C
 deploys many. A build is kept while the launchers in bin/ name it or a running
 supervisord was started from it (its modules may still import from there); when a
 supervisord cannot be asked which build it runs, every build is kept. Runs under
-the install lock that deploy and rollback hold.
+the install lock that deploy and rollback hold, as every unpack into lib/ does:
+a <build id>.tmp-<pid> directory found then is left by a process that died.
 """
 
 import logging
@@ -25,9 +26,9 @@ def prune_builds(layout, current):
     keep = in_use | {current}
     removed = []
     for path in sorted(layout.lib.iterdir()):
-        if path.name in keep or ".tmp-" in path.name or not path.is_dir():
-            continue
-        if remove_build(path):
+        if ".tmp-" in path.name:
+            shutil.rmtree(str(path), ignore_errors=True)
+        elif path.name not in keep and path.is_dir() and remove_build(path):
             removed.append(path.name)
     return removed
 

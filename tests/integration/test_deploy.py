@@ -283,6 +283,8 @@ def test_builds_nothing_uses_are_removed_and_one_in_use_is_kept(tool, tmp_path, 
                                                                deployed):
     (first_id,) = [p.name for p in (install_dir / "lib").iterdir()]
     site = write_site(tmp_path, install_dir, basic_programs(tmp_path))
+    # Left by an unpack or a removal whose process died.
+    (install_dir / "lib" / "0123456789abcdef.tmp-999999" / "site-packages").mkdir(parents=True)
     ids = []
     for n in range(3):
         # Each build made from the one before, so that each has its own id.
