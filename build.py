@@ -29,7 +29,7 @@ tomli==1.2.3 --hash=sha256:e3069e4be3ead9668e21cb9b074cd948f7b3113fd9c8bba083f48
 """
 INTERPRETER = "/usr/bin/env python3"
 # Plain status answers there without loading the command line (bootstrap/fast.py).
-ENTRY_POINT = "bootstrap.fast:main"
+ENTRY_POINT = "bootstrap.fast:run"
 # 1980-01-02, the earliest date a zip entry holds; SOURCE_DATE_EPOCH overrides it.
 EPOCH = 315619200
 COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")

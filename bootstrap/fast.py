@@ -19,6 +19,11 @@ STATUS_OPTIONS = ("--instance",)
 ALIASES = {"-i": "--instance"}
 
 
+def run(argv=None):
+    """The entry point: main(), then end the process without tearing Python down."""
+    return exit_quickly(main(argv))
+
+
 def main(argv=None):
     """Run the command line: the plain status form quickly, anything else in cli.main."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -132,6 +137,32 @@ def _is_own_directory(path):
         return False
     return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
             and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def exit_quickly(code):
+    """End the process with code, skipping the interpreter's teardown; else return code.
+
+    Freeing every module and object at exit took 8-10 ms of a 45 ms status and
+    20-40 ms of a cold start here, for memory the system takes back anyway. What
+    an ordinary exit must still do is done first: the atexit handlers (logging's
+    flush, temporary directories, the bytecode compiler's wait) and flushing
+    stdout and stderr. If a flush fails or another thread still runs, code is
+    returned for the ordinary exit, which reports or waits as it always does.
+    """
+    import atexit
+
+    threading = sys.modules.get("threading")
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if (not isinstance(code, int) or run_exit_handlers is None
+            or (threading and threading.active_count() > 1)):
+        return code
+    run_exit_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return code
+    os._exit(code)
 
 
 def write_answer(text, code):

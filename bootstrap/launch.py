@@ -30,14 +30,14 @@ SITE_OPTIONS = ("--install-dir", "--deployment", "--config", "--example")
 
 def tool():
     """Run the tool for the install this launcher lives in, unless told otherwise."""
-    from bootstrap.fast import main
+    from bootstrap.fast import run
 
     argv = sys.argv[1:]
     named = any(a.split("=")[0] in SITE_OPTIONS for a in argv)
     if not named:
         own = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
         argv = ["--install-dir", own] + argv
-    return main(argv)
+    return run(argv)
 
 
 def standin():

@@ -1,8 +1,14 @@
-"""The quick status's own logic: which command lines it takes."""
+"""The quick status's own logic: which command lines it takes, and the quick exit."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from bootstrap import fast
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -36,3 +42,31 @@ def test_status_form_takes_plain_status(argv, expected):
 ])
 def test_status_form_leaves_the_rest_to_the_parser(argv):
     assert fast.status_form(argv) is None
+
+
+QUICK_EXIT = """
+import atexit, sys, threading, time
+sys.path.insert(0, {root!r})
+from bootstrap.fast import exit_quickly
+atexit.register(lambda: open({marker!r}, "a").write("atexit\\n"))
+if sys.argv[1] == "thread":
+    def late():
+        time.sleep(0.3)
+        open({marker!r}, "a").write("thread\\n")
+    threading.Thread(target=late).start()
+sys.stdout.write("x" * 200000)
+sys.exit(exit_quickly(3))
+"""
+
+
+@pytest.mark.parametrize("mode", ["alone", "thread"])
+def test_quick_exit_runs_atexit_and_delivers_output(tmp_path, mode):
+    marker = tmp_path / "marker"
+    script = QUICK_EXIT.format(root=str(ROOT), marker=str(marker))
+    result = subprocess.run([sys.executable, "-c", script, mode], stdout=subprocess.PIPE)
+
+    assert result.returncode == 3
+    assert result.stdout == b"x" * 200000
+    # With another thread still running, the ordinary exit waits for it.
+    expected = ["atexit"] if mode == "alone" else ["thread", "atexit"]
+    assert marker.read_text().split() == expected
