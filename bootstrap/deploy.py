@@ -162,7 +162,8 @@ def apply_config(layout, instance, keep_groups=()):
     Unchanged programs keep running; changed ones restart; removed ones stop;
     new ones start. Groups in keep_groups are left as they are.
     """
-    proxy = rpc.server_proxy(layout, instance)
+    # Stopping a changed program waits up to its stopwaitsecs.
+    proxy = rpc.server_proxy(layout, instance, waits=True)
     added, changed, removed = proxy.supervisor.reloadConfig()[0]
     changes = Changes()
     for group in removed:

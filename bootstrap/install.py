@@ -174,6 +174,12 @@ def unpack(layout, build_id, compile_bytecode=True):
         shutil.rmtree(str(stale), ignore_errors=True)
     tmp = layout.lib / f"{build_id}.tmp-{os.getpid()}"
     archive = bundle.archive_path()
+    if archive is None and not (bundle.package_root() / "bootstrap").is_dir():
+        raise BootstrapError(f"build {build_id}, which this command runs from "
+                             f"({bundle.package_root()}), was removed while it waited for "
+                             "the install lock: a newer build was deployed meanwhile; run "
+                             f"the command again with {layout.launcher('jaws-bootstrap')} "
+                             "or the newer .pyz")
     if archive is not None:
         _unpack_archive(archive, tmp)
     else:

@@ -11,7 +11,7 @@ import sys
 import time
 
 from bootstrap import proc, procfs, rpc
-from bootstrap.errors import EXIT_FAILED, BootstrapError
+from bootstrap.errors import EXIT_FAILED, EXIT_UNREACHABLE, BootstrapError
 from bootstrap.sitefile import current_user
 
 log = logging.getLogger(__name__)
@@ -137,9 +137,7 @@ def _is_running(site, layout, name, report):
         return True
     # It may be starting, or busy stopping programs; give it a moment.
     if not _answers_within(layout, name, ALIVE_GRACE):
-        raise BootstrapError(f"supervisord of instance {name} (pid {pid}) runs but does "
-                             f"not answer on {layout.socket(name)}; see "
-                             f"{layout.logfile(name)}, stop pid {pid} and run up again")
+        raise BootstrapError(hung_text(layout, name, pid), EXIT_UNREACHABLE)
     report(f"{name}: already running (pid {pid})")
     return True
 
@@ -192,17 +190,40 @@ def wait_answering(layout, instance, timeout):
 
 
 def down(layout, names, timeout=START_TIMEOUT, report=None):
-    """Shut each named instance down and wait until its supervisord is gone."""
+    """Shut each named instance down and wait until its supervisord is gone.
+
+    One whose supervisord runs but does not answer is left running and named in
+    the error raised once the others are down.
+    """
     report = report or _stderr
-    stopping = {}
+    stopping, hung = {}, []
     for name in names:
-        pid = read_pid(layout, name)
         if not rpc.is_answering(layout, name):
+            pid = supervisord_pid(layout, name)
+            if pid is not None:
+                hung.append(hung_text(layout, name, pid))
+                continue
             clear_stale(layout, name)
             report(f"{name}: not running")
             continue
-        rpc.server_proxy(layout, name).supervisor.shutdown()
-        stopping[name] = pid
+        proxy = rpc.server_proxy(layout, name)
+        # Its own word, not the pid file's, which anyone could have rewritten.
+        stopping[name] = proxy.supervisor.getPID()
+        proxy.supervisor.shutdown()
+    _wait_gone(stopping, timeout, report)
+    if hung:
+        raise BootstrapError("; ".join(hung), EXIT_UNREACHABLE)
+    return list(stopping)
+
+
+def hung_text(layout, instance, pid):
+    """Return the sentence for a supervisord that runs but does not answer."""
+    return (f"supervisord of instance {instance} (pid {pid}) runs but does not answer on "
+            f"{layout.socket(instance)} within {rpc.answer_timeout():g}s; see "
+            f"{layout.logfile(instance)}, stop pid {pid} and run up again")
+
+
+def _wait_gone(stopping, timeout, report):
     deadline = time.monotonic() + timeout
     for name, pid in stopping.items():
         while pid_alive(pid) and not _reaped(pid):
@@ -211,7 +232,6 @@ def down(layout, names, timeout=START_TIMEOUT, report=None):
                                      f"running {timeout}s after shutdown", EXIT_FAILED)
             time.sleep(POLL)
         report(f"{name}: stopped")
-    return list(stopping)
 
 
 def _reaped(pid):

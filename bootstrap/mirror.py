@@ -13,8 +13,8 @@ import sys
 import time
 import xmlrpc.client
 
+from bootstrap import instances, proc
 from bootstrap import names as namespecs
-from bootstrap import proc
 from bootstrap import rpc
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               EXIT_USAGE, BootstrapError, worst)
@@ -57,6 +57,9 @@ def unreachable(layout, name, exc):
         return Unreachable(f"{url} no such file", EXIT_UNREACHABLE)
     if code == errno.ECONNREFUSED:
         return Unreachable(f"{url} refused connection", EXIT_UNREACHABLE)
+    if isinstance(exc, socket.timeout):
+        return Unreachable(f"{url} does not answer within {rpc.answer_timeout():g}s",
+                           EXIT_UNREACHABLE)
     if isinstance(exc, BootstrapError):
         return Unreachable(str(exc), exc.status)
     return Unreachable(f"{url}: {exc}", EXIT_FAILED)
@@ -199,15 +202,30 @@ def run_verb(site, layout, names, verb, args, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
     args = list(args)
     plan = namespecs.plan(verb, args, verb_inventories(site, layout, names, verb, args))
-    if verb in FOLLOWING and args[:1] == ["-f"]:
-        return follow(layout, plan, verb, err)
-    results = run_parallel(layout, plan, verb, err)
     width = max(len(n) for n in names)
+    # supervisorctl would wait on a hung supervisord for as long as it stays hung.
+    hung = {name: hung_text(layout, name) for name in plan}
+    hung = {name: text for name, text in hung.items() if text is not None}
+    for name, text in hung.items():
+        err.write(prefixed(name, width, f"error: {text}"))
+        del plan[name]
+    if verb in FOLLOWING and args[:1] == ["-f"] and plan:
+        return follow(layout, plan, verb, err)
+    results = run_parallel(layout, plan, verb, err) if plan else {}
     for name, result in results.items():
         for text, stream in ((result.stdout, out), (result.stderr, err)):
             lines = text.rstrip("\n").splitlines()
             stream.write("".join(prefixed(name, width, line) for line in lines))
-    return worst([result.returncode for result in results.values()])
+    return worst([result.returncode for result in results.values()]
+                 + [EXIT_UNREACHABLE for _ in hung])
+
+
+def hung_text(layout, instance):
+    """Return why instance's supervisord cannot be asked, if it runs but does not answer."""
+    if rpc.is_answering(layout, instance):
+        return None
+    pid = instances.supervisord_pid(layout, instance)
+    return None if pid is None else instances.hung_text(layout, instance, pid)
 
 
 def follow(layout, plan, verb, err):

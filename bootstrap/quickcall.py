@@ -15,8 +15,8 @@ decoder to xmlrpc.client's on every value those types can build.
 # _socket, not socket: the latter builds its enums at import, a tenth of a status.
 import _socket
 
-# Past this the full command line takes over, and waits as long as it must.
-ANSWER_TIMEOUT = 30
+from bootstrap.errors import BootstrapError
+from bootstrap.rpc import answer_timeout
 
 
 class NotQuick(Exception):
@@ -32,9 +32,14 @@ def send_request(socket_path, username, key, method):
     credentials = binascii.b2a_base64(f"{username}:{key}".encode("utf-8")).strip()
     head = ("POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
             f"Content-Length: {len(body)}\r\nAuthorization: Basic ").encode("ascii")
+    try:
+        # Half the full path's wait: a hung instance is asked again there.
+        timeout = answer_timeout() / 2
+    except BootstrapError as exc:
+        raise NotQuick(str(exc)) from None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.settimeout(ANSWER_TIMEOUT)
+        sock.settimeout(timeout)
         sock.connect(socket_path)
         sock.sendall(head + credentials + b"\r\n\r\n" + body)
     except BaseException:

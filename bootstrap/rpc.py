@@ -3,7 +3,27 @@
 Never starts or stops supervisord itself; that is instances.py.
 """
 
-from bootstrap.errors import EXIT_UNREACHABLE, BootstrapError
+import os
+
+from bootstrap.errors import EXIT_UNREACHABLE, EXIT_USAGE, BootstrapError
+
+# A supervisord that takes longer than this to answer a question is hung (stopped
+# with SIGSTOP, swapped out, wedged): the command reports it instead of waiting on.
+ANSWER_TIMEOUT = 10.0
+ANSWER_TIMEOUT_VARIABLE = "JAWS_BOOTSTRAP_ANSWER_TIMEOUT"
+
+
+def answer_timeout():
+    """Return the seconds a question may wait: JAWS_BOOTSTRAP_ANSWER_TIMEOUT, or 10."""
+    text = os.environ.get(ANSWER_TIMEOUT_VARIABLE)
+    try:
+        value = ANSWER_TIMEOUT if text is None else float(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise BootstrapError(f"{ANSWER_TIMEOUT_VARIABLE}: not a positive number of seconds",
+                             EXIT_USAGE)
+    return value
 
 
 def read_key(layout, instance):
@@ -17,22 +37,27 @@ def read_key(layout, instance):
                              f"{exc.strerror}", EXIT_UNREACHABLE) from None
 
 
-def server_proxy(layout, instance, key=None):
-    """Return an XML-RPC proxy for instance, talking over its unix socket."""
+def server_proxy(layout, instance, key=None, waits=False):
+    """Return an XML-RPC proxy for instance, talking over its unix socket.
+
+    Each call may take answer_timeout() seconds; with waits, as long as it must
+    (stopping a process with wait=True lasts up to its stopwaitsecs).
+    """
     key = read_key(layout, instance) if key is None else key
-    return proxy_for(str(layout.socket(instance)), instance, key)
+    timeout = None if waits else answer_timeout()
+    return proxy_for(str(layout.socket(instance)), instance, key, timeout)
 
 
-def proxy_for(socket_path, username, key):
+def proxy_for(socket_path, username, key, timeout):
     """Return an XML-RPC proxy (the standard library's) to a supervisord's unix socket."""
     import xmlrpc.client
 
     # The host part is ignored: the transport always connects to socket_path.
     return xmlrpc.client.ServerProxy(
-        "http://localhost", transport=_unix_transport(socket_path, username, key))
+        "http://localhost", transport=_unix_transport(socket_path, username, key, timeout))
 
 
-def _unix_transport(socket_path, username, key):
+def _unix_transport(socket_path, username, key, timeout):
     """Return an xmlrpc.client transport over a unix socket, with basic auth.
 
     supervisor.xmlrpc has the same, but importing it loads supervisord's own HTTP
@@ -47,6 +72,7 @@ def _unix_transport(socket_path, username, key):
     class UnixConnection(http.client.HTTPConnection):
         def connect(self):
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
             self.sock.connect(socket_path)
 
     class UnixTransport(xmlrpc.client.Transport):

@@ -105,7 +105,8 @@ def _proxy(layout, instance):
         raise BootstrapError(f"instance {instance} does not answer on "
                              f"{layout.socket(instance)}; start it with 'up {instance}'",
                              EXIT_UNREACHABLE)
-    return rpc.server_proxy(layout, instance)
+    # Starting waits for the runner's startsecs; a hung supervisord was caught above.
+    return rpc.server_proxy(layout, instance, waits=True)
 
 
 def _info(proxy):

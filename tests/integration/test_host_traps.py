@@ -3,9 +3,12 @@
 import fcntl
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 
 import pytest
@@ -103,3 +106,77 @@ def test_launchers_and_daemons_never_run_the_hosts_pth_files(tool, install_dir, 
     # Only the .pyz itself, run by that Python without flags, went through its site.
     ran = set(marks.read_text().split()) if marks.exists() else set()
     assert len(ran) == 1, ran
+
+
+def test_a_hung_supervisord_is_reported_and_never_waited_on(tool, install_dir):
+    assert tool.run("--example", "--install-dir", install_dir, "deploy",
+                    "--timeout", "60").returncode == 0
+    pid = int((install_dir / "run" / "supervisord-jtm.pid").read_text())
+    env = dict(tool.env, JAWS_BOOTSTRAP_ANSWER_TIMEOUT="1")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        status = tool.run("--install-dir", install_dir, "status", env=env, timeout=60)
+        restart = tool.run("--install-dir", install_dir, "restart", "all", env=env, timeout=60)
+        down = tool.run("--install-dir", install_dir, "down", "jtm", env=env, timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    assert status.returncode == 4
+    assert status.stdout.count(" RUNNING ") == 2
+    assert "does not answer within 1s" in status.stderr
+    assert restart.returncode == 4, restart.stderr
+    assert restart.stdout.count("jaws-example:") == 4  # jaws's two, stopped and started
+    assert f"jtm   error: supervisord of instance jtm (pid {pid}) runs but does not answer" \
+        in restart.stderr
+    assert down.returncode == 4 and f"stop pid {pid} and run up again" in down.stderr
+    after = tool.run("--install-dir", install_dir, "status")
+    assert after.returncode == 0 and after.stdout.count(" RUNNING ") == 4
+
+
+def test_down_stops_the_supervisord_that_answers_not_the_pid_files(tool, install_dir):
+    assert tool.run("--example", "--install-dir", install_dir, "deploy",
+                    "--timeout", "60").returncode == 0
+    real = int((install_dir / "run" / "supervisord-jaws.pid").read_text())
+    decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    tool.extra_pids.append(decoy.pid)
+    (install_dir / "run" / "supervisord-jaws.pid").write_text(f"{decoy.pid}\n")
+
+    down = tool.run("--install-dir", install_dir, "down", "jaws", timeout=60)
+
+    assert down.returncode == 0, down.stderr
+    assert down.stderr.strip() == "jaws: stopped"
+    assert not os.path.exists(f"/proc/{real}") or _is_zombie(real)
+    assert decoy.poll() is None
+    decoy.kill()
+    decoy.wait()
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_command_whose_build_was_removed_while_it_waited_says_so(tool, install_dir):
+    assert tool.run("--example", "--install-dir", install_dir, "init").returncode == 0
+    (build,) = (install_dir / "lib").iterdir()
+    fd = os.open(str(install_dir / ".lock"), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        waiting = subprocess.Popen(
+            [tool.python, str(install_dir / "bin" / "jaws-bootstrap"), "--example",
+             "--install-dir", str(install_dir), "init"],
+            stderr=subprocess.PIPE, universal_newlines=True, env=tool.env)
+        tool.extra_pids.append(waiting.pid)
+        time.sleep(2)  # it has imported what it needs and waits for the lock
+        # What a deploy of a newer build does to a build nothing uses any more.
+        shutil.rmtree(str(build))
+    finally:
+        os.close(fd)
+    _, err = waiting.communicate(timeout=60)
+
+    assert waiting.returncode == 1
+    assert f"build {build.name}, which this command runs from" in err
+    assert "a newer build was deployed meanwhile; run the command again" in err
