@@ -38,7 +38,7 @@ SUPERVISORD_MODULES = (
     "supervisor/supervisord.py", "supervisor/process.py", "supervisor/dispatchers.py",
     "supervisor/socket_manager.py", "supervisor/web.py", "supervisor/templating.py",
     "bootstrap/__init__.py", "bootstrap/launch.py", "bootstrap/bundle.py",
-    "bootstrap/pkgshim.py", "bootstrap/rpcext.py",
+    "bootstrap/pkgshim.py", "bootstrap/rpcext.py", "bootstrap/settings.py",
 )
 # The quick status: compiled once here, its modules load from bytecode on every
 # call, even for operators whose environment says PYTHONDONTWRITEBYTECODE.

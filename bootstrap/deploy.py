@@ -11,7 +11,7 @@ import sys
 import time
 import xmlrpc.client
 
-from bootstrap import install, instances, previous, render, rpc
+from bootstrap import install, instances, previous, render, rpc, settings
 from bootstrap.errors import EXIT_FAILED, BootstrapError
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,9 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     """Run init, up, apply and the wait for RUNNING as one step under the install lock.
 
     The set put in force is marked good once every program is RUNNING. An instance
-    whose supervisord runs an older build is reported, or with restart_supervisors
-    shut down and started again on this build. Returns the Layout.
+    whose supervisord runs an older build, or started with other start-only
+    settings (settings.py) than its config now has, is reported, or with
+    restart_supervisors shut down and started again. Returns the Layout.
     """
     from bootstrap import bundle, check, runner
 
@@ -53,27 +54,58 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
         names = list(site["instances"])
         build_id = bundle.build_id()
         stale = old_builds(layout, names, build_id)
-        if restart_supervisors and stale:
-            runner.refuse_restart_under_runner(keep, stale)
-            stale = _shut_down_old(site, layout, stale, build_id, timeout, report)
+        unsettled = unapplied_settings(layout, names)
+        if restart_supervisors and (stale or unsettled):
+            runner.refuse_restart_under_runner(keep, {**stale, **unsettled})
+            left = _shut_down(site, layout, stale, unsettled, build_id, timeout, report)
+            stale = {n: b for n, b in stale.items() if n in left}
+            unsettled = {n: s for n, s in unsettled.items() if n in left}
         bring_in_force(site, layout, names, timeout, report, keep)
     for name, running in stale.items():
         report(f"{name}: supervisord (pid {instances.read_pid(layout, name)}) still runs "
                f"build {running or 'unknown'}, the launchers run build {build_id}; "
                "'deploy --restart-supervisors' moves it (its programs restart)")
+    for name, sections in unsettled.items():
+        report(f"{name}: supervisord (pid {instances.read_pid(layout, name)}) runs with "
+               f"the {', '.join(f'[{s}]' for s in sections)} settings it started with; "
+               "the new ones apply when it starts again: 'deploy --restart-supervisors' "
+               "restarts it (its programs restart)")
     return layout
 
 
-def _shut_down_old(site, layout, stale, build_id, timeout, report):
-    """Shut down the stale instances this account may start again; return the rest."""
+def _shut_down(site, layout, stale, unsettled, build_id, timeout, report):
+    """Shut down the instances to restart that this account may start again; return the rest."""
+    names = sorted(set(stale) | set(unsettled))
     # Another account's instance, once down, could not be brought back from here.
-    theirs = {n: b for n, b in stale.items() if instances.owner_mismatch(site, n)}
-    ours = [name for name in stale if name not in theirs]
+    theirs = [name for name in names if instances.owner_mismatch(site, name)]
+    ours = [name for name in names if name not in theirs]
     for name in ours:
-        report(f"{name}: restarting supervisord (build {stale[name] or 'unknown'}) on "
-               f"build {build_id}")
+        why = (f"build {stale[name] or 'unknown'}, on build {build_id}" if name in stale
+               else f"new {', '.join(f'[{s}]' for s in unsettled[name])} settings")
+        report(f"{name}: restarting supervisord ({why})")
     instances.down(layout, ours, timeout=timeout, report=report)
     return theirs
+
+
+def unapplied_settings(layout, names):
+    """Return {instance: sections} whose start-only settings its running supervisord lacks.
+
+    A supervisord of an older build, which cannot say what it started with, is
+    left out.
+    """
+    unsettled = {}
+    for name in names:
+        if not rpc.is_answering(layout, name):
+            continue
+        try:
+            running = rpc.server_proxy(layout, name).jaws.getSettings()
+        except xmlrpc.client.Fault:
+            continue
+        text = layout.config(name).read_text(encoding="utf-8")
+        sections = settings.changed(running, settings.digests(text)) if running else []
+        if sections:
+            unsettled[name] = sections
+    return unsettled
 
 
 def rollback(layout, timeout, report=None):

@@ -3,13 +3,21 @@
 supervisord's own update replaces a whole group when any of its programs changed,
 restarting every program in it. deploy needs only the changed programs restarted,
 so this namespace ("jaws") lets it swap a group's config while the unchanged
-processes keep running. Runs inside supervisord; never imports the rest of the tool.
+processes keep running. It also tells which build and which start-only settings
+(settings.py) the supervisord runs with. Runs inside supervisord; of the rest of
+the tool it imports only settings.py.
 """
 
+import configparser
+import logging
 import os
 
 from supervisor.states import STOPPED_STATES
 from supervisor.xmlrpc import Faults, RPCError
+
+from bootstrap import settings
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "1.0"
 
@@ -19,6 +27,8 @@ class JawsNamespace:
 
     def __init__(self, supervisord):
         self.supervisord = supervisord
+        # Made at every start and reload of supervisord: what it read then.
+        self.settings = _settings_of(supervisord.options.configfile)
 
     def getAPIVersion(self):
         """Return the version of the jaws namespace."""
@@ -33,6 +43,13 @@ class JawsNamespace:
         if os.path.basename(site_packages) != "site-packages":
             return ""
         return os.path.basename(os.path.dirname(site_packages))
+
+    def getSettings(self):
+        """Return digests of the start-only sections this supervisord read at its start.
+
+        @return struct  {section: sha256 of its settings}; empty if it could not tell
+        """
+        return dict(self.settings)
 
     def diffGroup(self, name):
         """Return the programs of group name that reloadConfig found changed.
@@ -78,6 +95,15 @@ class JawsNamespace:
         if group is None or not configs:
             raise RPCError(Faults.BAD_NAME, name)
         return group, configs[0]
+
+
+def _settings_of(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return settings.digests(fh.read())
+    except (OSError, ValueError, configparser.Error) as exc:
+        log.info("cannot read settings of %s: %s", path, exc)
+        return {}
 
 
 def _by_name(group_config):

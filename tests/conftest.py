@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -322,3 +323,10 @@ def program_pids(install_dir, instance):
         if m:
             pids[m.group(1)] = int(m.group(2))
     return pids
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -9,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import PYTHONS, program_pids, supervisorctl
+from conftest import PYTHONS, free_port, program_pids, supervisorctl
 from deploysites import basic_programs, config_bytes, program, write_site
 
 
@@ -361,3 +362,39 @@ def test_non_ascii_under_python36_ascii_locale_is_refused(tool, tmp_path, instal
     assert result.returncode == 2
     assert "set LANG=C.UTF-8" in result.stderr and "supervisord-jaws.conf" in result.stderr
     assert not (install_dir / "supervisord-jaws.conf").exists()
+
+
+def listens(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_start_only_settings_are_named_until_restart_supervisors_applies_them(
+        tool, tmp_path, install_dir, deployed):
+    first, second = free_port(), free_port()
+    programs = basic_programs(tmp_path)
+    site_first = write_site(tmp_path, install_dir, programs, name="a.toml")
+    site_first.write_text(site_first.read_text().replace(
+        "[instances.jtm]\n", f'[instances.jtm]\ninet = "127.0.0.1:{first}"\n', 1))
+    site_second = tmp_path / "b.toml"
+    site_second.write_text(site_first.read_text().replace(str(first), str(second)))
+
+    added = deploy(tool, site_first, install_dir)
+    moved = deploy(tool, site_second, install_dir)
+    again = deploy(tool, site_second, install_dir)
+    still = listens(first), listens(second)
+    applied = deploy(tool, site_second, install_dir, "--restart-supervisors")
+
+    for result in (added, moved, again, applied):
+        assert result.returncode == 0, result.stderr
+    notice = "jtm: supervisord (pid"
+    # A new [inet_http_server] section, then a changed one: named until applied.
+    assert notice in added.stderr and "[inet_http_server]" in added.stderr
+    assert notice in moved.stderr and notice in again.stderr
+    assert "'deploy --restart-supervisors' restarts it" in again.stderr
+    assert "jaws: supervisord (pid" not in again.stderr
+    assert still == (False, False)
+    assert "jtm: restarting supervisord (new [inet_http_server] settings)" in applied.stderr
+    assert notice not in applied.stderr
+    assert listens(second) and not listens(first)
+    assert len(all_pids(install_dir)) == 3

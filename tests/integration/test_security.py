@@ -9,7 +9,6 @@ import os
 import pwd
 import re
 import signal
-import socket
 import stat
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import children_of, staging_site
+from conftest import children_of, free_port, staging_site
 
 BROKEN = Path(__file__).resolve().parent.parent / "broken_sites"
 NOBODY = "nobody"
@@ -384,12 +383,6 @@ def listening_tcp(pid):
                     address, port = fields[1].split(":")
                     found.append((address, int(port, 16)))
     return found
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def supervisord_pid(install_dir, name):
