@@ -189,7 +189,6 @@ def check_socket(layout, name, findings):
 
 
 def check_port(site, layout, name, findings):
-    from bootstrap import rpc
     from bootstrap.sitecheck import is_loopback
 
     inet = site["instances"][name].get("inet")
@@ -204,10 +203,19 @@ def check_port(site, layout, name, findings):
     problem = port_problem(host, int(port))
     if problem is None:
         findings.add(OK, subject, f"{inet} is free")
-    elif problem == errno.EADDRINUSE and rpc.is_answering(layout, name):
+    elif problem == errno.EADDRINUSE and holds_port(layout, name, int(port)):
         findings.add(OK, subject, f"{inet} is in use by this instance's supervisord")
     else:
         findings.add(FAIL, subject, f"{inet} cannot be bound: {os.strerror(problem)}")
+
+
+def holds_port(layout, name, port):
+    """Return True if instance name's running supervisord listens on port."""
+    from bootstrap import instances, procfs
+
+    pid = instances.supervisord_pid(layout, name)
+    ports = procfs.tcp_ports_listening(pid) if pid is not None else None
+    return bool(ports) and port in ports
 
 
 def port_problem(host, port):

@@ -65,12 +65,17 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
         report(f"{name}: supervisord (pid {instances.read_pid(layout, name)}) still runs "
                f"build {running or 'unknown'}, the launchers run build {build_id}; "
                "'deploy --restart-supervisors' moves it (its programs restart)")
+    report_unsettled(layout, unsettled, report)
+    return layout
+
+
+def report_unsettled(layout, unsettled, report):
+    """Name each instance whose supervisord lacks the start-only settings of its config."""
     for name, sections in unsettled.items():
         report(f"{name}: supervisord (pid {instances.read_pid(layout, name)}) runs with "
                f"the {', '.join(f'[{s}]' for s in sections)} settings it started with; "
                "the new ones apply when it starts again: 'deploy --restart-supervisors' "
                "restarts it (its programs restart)")
-    return layout
 
 
 def _shut_down(site, layout, stale, unsettled, build_id, timeout, report):
@@ -125,6 +130,7 @@ def rollback(layout, timeout, report=None):
         install.make_importable(layout)
         install.put_in_force(site, layout, configs)
         bring_in_force(site, layout, list(site["instances"]), timeout, report, keep)
+        report_unsettled(layout, unapplied_settings(layout, list(site["instances"])), report)
     return site
 
 

@@ -42,3 +42,23 @@ def ancestors(pid):
         chain.append(pid)
         pid = parent(pid)
     return chain
+
+
+def tcp_ports_listening(pid):
+    """Return the TCP ports pid listens on, or None if its descriptors are out of reach."""
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return None
+    sockets = {link[len("socket:["):-1] for link in links if link.startswith("socket:[")}
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        # Columns: slot, local address:port (hex), remote, state (0A: LISTEN), ..., inode.
+        ports.update(int(row.split()[1].rsplit(":", 1)[1], 16) for row in rows
+                     if row.split()[3] == "0A" and row.split()[9] in sockets)
+    return ports

@@ -9,6 +9,7 @@ import os
 import pwd
 import re
 import signal
+import socket
 import stat
 import threading
 import time
@@ -414,6 +415,29 @@ def test_loopback_inet_listens_only_there_and_check_knows_it(tool, install_dir, 
     items = {i["check"]: i for i in json.loads(checked.stdout)["checks"]}
     assert items["instances.jaws.inet"]["status"] == "ok"
     assert "in use by this instance" in items["instances.jaws.inet"]["detail"]
+
+
+def test_check_does_not_take_another_process_port_for_its_supervisords(tool, install_dir,
+                                                                      tmp_path):
+    port = free_port()
+    site = tracked_site(tool, tmp_path, install_dir)
+    text = site.read_text().replace("[instances.jaws]\n",
+                                    f'[instances.jaws]\ninet = "127.0.0.1:{port}"\n', 1)
+    site.write_text(text)
+    assert tool.run("--config", site, "deploy", "--timeout", "90").returncode == 0
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen(1)
+    moved = tmp_path / "moved.toml"
+    moved.write_text(text.replace(str(port), str(other.getsockname()[1])))
+    try:
+        checked = tool.run("--config", moved, "check", "--json")
+    finally:
+        other.close()
+
+    items = {i["check"]: i for i in json.loads(checked.stdout)["checks"]}
+    assert items["instances.jaws.inet"]["status"] == "fail"
+    assert "cannot be bound" in items["instances.jaws.inet"]["detail"]
 
 
 def test_remote_inet_is_refused_without_allow_remote(tool, install_dir, tmp_path):
