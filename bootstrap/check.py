@@ -11,7 +11,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import sys
 
 from bootstrap.errors import EXIT_FAILED, EXIT_OK, BootstrapError
@@ -189,51 +188,26 @@ def check_socket(layout, name, findings):
 
 
 def check_port(site, layout, name, findings):
+    from bootstrap import ports
     from bootstrap.sitecheck import is_loopback
 
     inet = site["instances"][name].get("inet")
     if not inet:
         return
     subject = f"instances.{name}.inet"
-    host, _, port = inet.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
+    host, port = ports.split_inet(inet)
     if not is_loopback(host):
         findings.add(WARN, subject, f"{inet} is reachable beyond this host "
                      "(allow_remote); supervisor's HTTP is not encrypted")
-    problem = port_problem(host, int(port))
+    problem = ports.problem(host, port)
     if problem is None:
         findings.add(OK, subject, f"{inet} is free")
-    elif problem == errno.EADDRINUSE and holds_port(layout, name, int(port)):
+    elif problem == errno.EADDRINUSE and ports.held_by_instance(layout, name, port):
         findings.add(OK, subject, f"{inet} is in use by this instance's supervisord")
+    elif problem == errno.EADDRINUSE:
+        findings.add(FAIL, subject, f"{inet} is in use{ports.holder_text(port)}")
     else:
         findings.add(FAIL, subject, f"{inet} cannot be bound: {os.strerror(problem)}")
-
-
-def holds_port(layout, name, port):
-    """Return True if instance name's running supervisord listens on port."""
-    from bootstrap import instances, procfs
-
-    pid = instances.supervisord_pid(layout, name)
-    ports = procfs.tcp_ports_listening(pid) if pid is not None else None
-    return bool(ports) and port in ports
-
-
-def port_problem(host, port):
-    """Return None if host:port can be bound now, else the errno that stops it."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, 0, socket.SOCK_STREAM)[0]
-    except socket.gaierror:
-        return errno.EADDRNOTAVAIL
-    probe = socket.socket(family, kind, proto)
-    try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(address)
-    except OSError as exc:
-        return exc.errno
-    finally:
-        probe.close()
-    return None
 
 
 def check_commands(site, findings):

@@ -41,13 +41,14 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     settings (settings.py) than its config now has, is reported, or with
     restart_supervisors shut down and started again. Returns the Layout.
     """
-    from bootstrap import bundle, check, runner
+    from bootstrap import bundle, check, ports, runner
 
     report = report or _stderr
     runner.check_site(site)
     check.refuse_broken_commands(site)
     layout = install.prepare(site)
     with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
+        ports.refuse_busy(site, layout, list(site["instances"]), "deploy changed nothing")
         keep = runner.keep_groups(site, layout)
         down_dropped(layout, site, timeout, report)
         layout, _ = install.init(site)

@@ -87,7 +87,9 @@ def up(site, layout, names, timeout=START_TIMEOUT, report=None, strict=True):
     Returns the list of instances started. Programs left running by a supervisord
     that was killed are stopped first. An instance of another account is not
     started: with strict, BootstrapError says which account must run which
-    command; without, report gets that and the others still start.
+    command; without, report gets that and the others still start. An inet port
+    that is taken stops them all before any starts; an instance that fails to
+    start leaves the others running, and the error names it.
     """
     report = report or _stderr
     started, foreign = [], []
@@ -97,21 +99,47 @@ def up(site, layout, names, timeout=START_TIMEOUT, report=None, strict=True):
         if owner_mismatch(site, name) is not None:
             foreign.append(name)
             continue
-        _stop_orphans(site, layout, name, report)
         started.append(name)
-    # Side by side: each supervisord takes a few tenths of a second to get going.
-    launched = {name: launch_supervisord(layout, name) for name in started}
+    _refuse_busy_ports(site, layout, started)
+    _restore_directories(site, layout, started, report)
     for name in started:
-        check_launched(name, launched[name])
-    for name in started:
-        wait_answering(layout, name, timeout)
-        report(f"{name}: started (pid {read_pid(layout, name)})")
+        _stop_orphans(site, layout, name, report)
+    _launch(layout, started, timeout, report)
     texts = [other_account_text(site, layout, name) for name in foreign]
     if texts and strict:
         raise BootstrapError("; ".join(texts))
     for text in texts:
         report(text)
     return started
+
+
+def _refuse_busy_ports(site, layout, names):
+    # supervisord would say only that some port is taken, after the others started.
+    from bootstrap import ports
+
+    busy = ports.busy(site, layout, names)
+    if busy:
+        free = [name for name in names if name not in busy]
+        hint = f" ('up {free[0]}' starts {free[0]} alone)" if len(free) == 1 else ""
+        raise BootstrapError("; ".join(busy.values()) + "; no supervisord was started"
+                             + hint)
+
+
+def _launch(layout, names, timeout, report):
+    """Start names' supervisords side by side; raise naming those that failed."""
+    # Side by side: each supervisord takes a few tenths of a second to get going.
+    launched = {name: launch_supervisord(layout, name) for name in names}
+    failures = []
+    for name in names:
+        try:
+            check_launched(name, launched[name])
+            wait_answering(layout, name, timeout)
+        except BootstrapError as exc:
+            failures.append(str(exc))
+            continue
+        report(f"{name}: started (pid {read_pid(layout, name)})")
+    if failures:
+        raise BootstrapError("; ".join(failures))
 
 
 def other_account_text(site, layout, instance):
@@ -149,6 +177,17 @@ def _answers_within(layout, instance, timeout):
             return False
         time.sleep(ANSWER_POLL)
     return True
+
+
+def _restore_directories(site, layout, names, report):
+    """Create again run/ and the log directories of names if they were removed."""
+    from bootstrap import install
+
+    wanted = [layout.run, layout.logs] + [layout.program_logs(name) for name in names]
+    missing = [str(path) for path in wanted if names and not path.is_dir()]
+    if missing:
+        install.make_directories(site, layout)
+        report(f"recreated {', '.join(missing)}, which had been removed")
 
 
 def _stop_orphans(site, layout, name, report):

@@ -46,19 +46,47 @@ def ancestors(pid):
 
 def tcp_ports_listening(pid):
     """Return the TCP ports pid listens on, or None if its descriptors are out of reach."""
+    sockets = _socket_inodes(pid)
+    if sockets is None:
+        return None
+    return {port for port, inode in _listening() if inode in sockets}
+
+
+def listeners(port):
+    """Return the pids, among those this account may look into, listening on port."""
+    inodes = {inode for found, inode in _listening() if found == port}
+    if not inodes:
+        return []
+    return [pid for pid in pids() if inodes & (_socket_inodes(pid) or set())]
+
+
+def _socket_inodes(pid):
+    """Return the inodes of pid's open sockets, or None if out of reach."""
     try:
-        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return None
-    sockets = {link[len("socket:["):-1] for link in links if link.startswith("socket:[")}
-    ports = set()
+    inodes = set()
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    return inodes
+
+
+def _listening():
+    """Return (port, socket inode) of every listening TCP socket, IPv4 and IPv6."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as fh:
-                rows = fh.read().splitlines()[1:]
+                rows = [row.split() for row in fh.read().splitlines()[1:]]
         except OSError:
             continue
         # Columns: slot, local address:port (hex), remote, state (0A: LISTEN), ..., inode.
-        ports.update(int(row.split()[1].rsplit(":", 1)[1], 16) for row in rows
-                     if row.split()[3] == "0A" and row.split()[9] in sockets)
-    return ports
+        found.extend((int(row[1].rsplit(":", 1)[1], 16), row[9]) for row in rows
+                     if len(row) > 9 and row[3] == "0A")
+    return found

@@ -1,7 +1,8 @@
 """Edges an operator meets: redeploying without the site file, dropping an instance,
-a symlinked parent, a port in use, the install's own launcher."""
+a symlinked parent, a config supervisord refuses, removed run and log directories,
+the install's own launcher."""
 
-import socket
+import shutil
 import subprocess
 import sys
 
@@ -51,23 +52,36 @@ def test_parent_reached_through_a_symlink_is_checked_where_it_leads(tool, tmp_pa
     assert list(open_dir.iterdir()) == []
 
 
-def test_port_in_use_names_supervisords_reason(tool, install_dir, tmp_path):
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
+def test_up_names_supervisords_reason_and_starts_the_other(tool, install_dir, tmp_path):
     site = staging_site(tmp_path, install_dir)
-    text = site.read_text().replace("[instances.jaws]\n",
-                                    f'[instances.jaws]\ninet = "127.0.0.1:{port}"\n', 1)
-    site.write_text(text)
-    try:
-        result = tool.run("--config", site, "deploy", "--timeout", "30")
-    finally:
-        listener.close()
+    assert tool.run("--config", site, "deploy", "--timeout", "60").returncode == 0
+    assert tool.run("--install-dir", install_dir, "down").returncode == 0
+    (install_dir / "supervisord-jaws.conf").write_text("edited by hand\n")
+
+    result = tool.run("--install-dir", install_dir, "up")
 
     assert result.returncode == 1
-    assert "supervisord of instance jaws did not start" in result.stderr
-    assert "already listening" in result.stderr
+    assert "jtm: started (pid " in result.stderr
+    assert ("error: supervisord of instance jaws did not start: Error: File contains no "
+            "section headers") in result.stderr
+    assert [p.name for p in (install_dir / "run").glob("*.pid")] == ["supervisord-jtm.pid"]
+
+
+def test_up_recreates_removed_run_and_log_directories(tool, install_dir, tmp_path):
+    site = staging_site(tmp_path, install_dir)
+    assert tool.run("--config", site, "deploy", "--timeout", "60").returncode == 0
+    assert tool.run("--install-dir", install_dir, "down").returncode == 0
+    modes = {d: (install_dir / d).stat().st_mode for d in ("run", "logs", "logs/jtm")}
+    shutil.rmtree(str(install_dir / "run"))
+    shutil.rmtree(str(install_dir / "logs"))
+
+    result = tool.run("--install-dir", install_dir, "up")
+
+    assert result.returncode == 0, result.stderr
+    assert f"recreated {install_dir}/run, {install_dir}/logs" in result.stderr
+    assert {d: (install_dir / d).stat().st_mode for d in modes} == modes
+    status = tool.run("--install-dir", install_dir, "status")
+    assert "STARTING" in status.stdout or "RUNNING" in status.stdout
 
 
 def test_installs_own_launcher_needs_no_install_dir(tool, install_dir):

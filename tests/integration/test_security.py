@@ -437,7 +437,65 @@ def test_check_does_not_take_another_process_port_for_its_supervisords(tool, ins
 
     items = {i["check"]: i for i in json.loads(checked.stdout)["checks"]}
     assert items["instances.jaws.inet"]["status"] == "fail"
-    assert "cannot be bound" in items["instances.jaws.inet"]["detail"]
+    assert f"is in use by pid {os.getpid()} (" in items["instances.jaws.inet"]["detail"]
+
+
+def held_port():
+    """Return a socket listening on a free loopback port (the test's own process)."""
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen(1)
+    return other
+
+
+def with_inet(site, instance, port):
+    text = site.read_text().replace(f"[instances.{instance}]\n",
+                                    f'[instances.{instance}]\ninet = "127.0.0.1:{port}"\n', 1)
+    site.write_text(text)
+
+
+def test_first_deploy_on_a_busy_port_names_its_holder_and_starts_nothing(tool, install_dir,
+                                                                         tmp_path):
+    other = held_port()
+    port = other.getsockname()[1]
+    site = tracked_site(tool, tmp_path, install_dir)
+    with_inet(site, "jtm", port)
+    try:
+        result = tool.run("--config", site, "deploy", "--timeout", "90")
+    finally:
+        other.close()
+
+    assert result.returncode == 1, result.stderr
+    error = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert error == [f"jaws-bootstrap: error: instances.jtm.inet: 127.0.0.1:{port} is in "
+                     f"use by pid {os.getpid()} ({error[0].split(' (', 1)[1]}"], result.stderr
+    assert error[0].endswith("; deploy changed nothing")
+    assert tool.supervisord_pids() == []
+    assert not list(install_dir.glob("*.conf")) and not list(install_dir.glob("keys/*"))
+
+
+def test_up_on_a_busy_port_starts_no_instance_and_names_the_one_that_can(tool, install_dir,
+                                                                          tmp_path):
+    site = tracked_site(tool, tmp_path, install_dir)
+    port = free_port()
+    with_inet(site, "jtm", port)
+    assert tool.run("--config", site, "deploy", "--timeout", "90").returncode == 0
+    assert tool.run("--install-dir", install_dir, "down").returncode == 0
+    other = held_port()
+    site.write_text(site.read_text().replace(f":{port}", f":{other.getsockname()[1]}"))
+    try:
+        assert tool.run("--config", site, "init").returncode == 0
+        refused = tool.run("--install-dir", install_dir, "up")
+        alone = tool.run("--install-dir", install_dir, "up", "jaws")
+    finally:
+        other.close()
+
+    assert refused.returncode == 1, refused.stderr
+    assert f"is in use by pid {os.getpid()} (" in refused.stderr
+    assert refused.stderr.rstrip().endswith(
+        "no supervisord was started ('up jaws' starts jaws alone)"), refused.stderr
+    assert alone.returncode == 0, alone.stderr
+    assert [p.name for p in (install_dir / "run").glob("*.pid")] == ["supervisord-jaws.pid"]
 
 
 def test_remote_inet_is_refused_without_allow_remote(tool, install_dir, tmp_path):
