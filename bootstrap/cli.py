@@ -6,11 +6,12 @@ module sees a Namespace. Only main() prints errors and chooses the exit status.
 
 import argparse
 import logging
+import signal
 import sys
 
 from bootstrap.context import Context, instance_names
-from bootstrap.errors import (EXIT_FAILED, EXIT_INTERRUPTED, PROG, STATUS_HELP,
-                              BootstrapError)
+from bootstrap.errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, PROG,
+                              STATUS_HELP, BootstrapError, Terminated)
 
 DEFAULT_TIMEOUT = 120
 log = logging.getLogger(__name__)
@@ -41,11 +42,14 @@ def cmd_up(args):
         site = ctx.site_from_file()
         if not Layout(site["install_dir"]).site.is_file():
             install.init(site)
-    site, layout = ctx.installed()
-    # Asked for everything, another account's instance is only reported: the
-    # instances this account owns are all that up can start.
-    instances.up(site, layout, instance_names(site, args.instance), timeout=args.timeout,
-                 strict=args.instance is not None)
+    site, layout = ctx.installed(writes_logs=True)
+    # Under the lock: an up at boot, a deploy and an operator's up take turns
+    # instead of starting the same supervisord twice.
+    with install.InstallLock(layout, timeout=install.lock_timeout() + args.timeout):
+        # Asked for everything, another account's instance is only reported: the
+        # instances this account owns are all that up can start.
+        instances.up(site, layout, instance_names(site, args.instance),
+                     timeout=args.timeout, strict=args.instance is not None)
     return 0
 
 
@@ -232,15 +236,15 @@ def build_parser():
                                 ("down", cmd_down, "shut the instances down")):
         p = command(name, handler, text)
         p.add_argument("instance", nargs="?", help="only this instance")
-        p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
+        p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS")
     p = command("deploy", cmd_deploy,
                 "init + up + apply changes + wait until every program is RUNNING")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
+    p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS")
     p.add_argument("--restart-supervisors", action="store_true",
                    help="restart a supervisord that runs an older build onto this one")
     p = command("rollback", cmd_rollback,
                 "put the previous configs back in force and apply them like deploy")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS")
+    p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS")
     p = command("boot-entry", cmd_boot_entry,
                 "print the crontab @reboot line that runs up for this install")
     p.add_argument("--install", action="store_true",
@@ -320,6 +324,17 @@ def add_mirrored(command):
                    help="supervisorctl's command and arguments")
 
 
+def seconds(text):
+    """argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def setup_logging(verbose):
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format=f"{PROG}: %(message)s")
@@ -330,16 +345,27 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.handler(args)
     except BootstrapError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.status
+    except Terminated:
+        print(f"{PROG}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one last-resort boundary (STYLE.md 6)
         log.debug("internal error", exc_info=True)
-        print(f"{PROG}: internal error: {exc.__class__.__name__}: {exc} "
-              "(run with -vv for the traceback)", file=sys.stderr)
+        hint = "" if args.verbose >= 2 else " (run with -vv for the traceback)"
+        print(f"{PROG}: internal error: {exc.__class__.__name__}: {exc}{hint}",
+              file=sys.stderr)
         return EXIT_FAILED
+
+
+def _terminated(signum, frame):
+    # Once is enough: a second SIGTERM during the cleanups must not cut them short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()

@@ -57,8 +57,12 @@ class Context:
             return sitefile.load_site(str(layout.site)), str(layout.site)
         return self.site_from_file(), "<embedded default>"
 
-    def installed(self):
-        """Return (site, layout) of the install that the last init left."""
+    def installed(self, writes_logs=False):
+        """Return (site, layout) of the install that the last init left.
+
+        The install is checked before any of its code runs; the program logs' own
+        files too only with writes_logs (up: the supervisords it starts open them).
+        """
         from bootstrap import sitefile
         from bootstrap.paths import Layout, default_install_dir
 
@@ -79,7 +83,7 @@ class Context:
         # that another account could have changed is refused before any of it runs.
         from bootstrap import safety
 
-        safety.check_install_dir(layout, site, for_use=True)
+        safety.check_install_dir(layout, site, for_use=True, program_logs=writes_logs)
         return site, layout
 
     def has_site_file(self):

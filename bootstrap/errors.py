@@ -12,6 +12,7 @@ EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 STATUS_HELP = """\
 exit statuses:
@@ -20,13 +21,18 @@ exit statuses:
   2    bad usage or bad site file
   3    status: a program is not running
   4    status: an instance cannot be reached
-  130  interrupted
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM, a cancelled CI job)
 over several instances the worst status wins"""
 
 # Worst first: an unreachable instance hides everything else it might have said,
 # bad usage is the user's to fix before anything, then a hard failure, then a
 # program that is merely not running.
-_SEVERITY = [EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_FAILED, EXIT_NOT_RUNNING]
+_SEVERITY = [EXIT_TERMINATED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_FAILED, EXIT_NOT_RUNNING]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so its cleanups run as for Ctrl-C."""
 
 
 class BootstrapError(Exception):

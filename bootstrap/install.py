@@ -53,7 +53,7 @@ class InstallLock:
         if key in InstallLock._held:
             InstallLock._held[key] += 1
             return self
-        self.fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+        self.fd = self._open(key)
         deadline = time.monotonic() + self.timeout
         announced = False
         while not self._try_lock():
@@ -68,6 +68,15 @@ class InstallLock:
             time.sleep(0.1)
         InstallLock._held[key] = 1
         return self
+
+    @staticmethod
+    def _open(path):
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+        except PermissionError:
+            # Another account's lock file (an instance run by its own account):
+            # flock needs no write access.
+            return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
 
     def _try_lock(self):
         try:

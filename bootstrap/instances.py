@@ -7,10 +7,11 @@ environment; cleans a stale pid file and socket only when their process is gone.
 import errno
 import logging
 import os
+import signal
 import sys
 import time
 
-from bootstrap import proc, procfs, rpc
+from bootstrap import proc, procfs, rpc, silence
 from bootstrap.errors import EXIT_FAILED, EXIT_UNREACHABLE, BootstrapError
 from bootstrap.sitefile import current_user
 
@@ -59,13 +60,26 @@ def supervisord_pid(layout, instance):
     the process must also be running instance's config.
     """
     pid = read_pid(layout, instance)
-    if not pid_alive(pid):
-        return None
-    argv = procfs.strings(pid, "cmdline")
-    config = layout.config(instance).name
-    if argv is not None and not any(os.path.basename(arg) == config for arg in argv):
-        return None
-    return pid
+    if pid_alive(pid):
+        argv = procfs.strings(pid, "cmdline")
+        config = layout.config(instance).name
+        if argv is None or any(os.path.basename(arg) == config for arg in argv):
+            return pid
+    return _running_config(layout, instance)
+
+
+def _running_config(layout, instance):
+    """Return the pid of a supervisord running instance's config whose pid file is gone.
+
+    A cleaner of /tmp may remove run/ under a running supervisord; without this,
+    up would start a second one beside it and every program would run twice.
+    """
+    config = str(layout.config(instance))
+    for pid in procfs.with_arguments("-c", config):
+        argv = procfs.strings(pid, "cmdline") or []
+        if pid != os.getpid() and any(arg.endswith("supervisord") for arg in argv):
+            return pid
+    return None
 
 
 def clear_stale(layout, instance):
@@ -78,6 +92,9 @@ def clear_stale(layout, instance):
             log.info("removed stale %s", path)
         except FileNotFoundError:
             pass
+        except PermissionError:
+            # Another account's instance: its own up clears it.
+            log.info("left stale %s: another account's", path)
     return True
 
 
@@ -152,6 +169,7 @@ def other_account_text(site, layout, instance):
 
 def _is_running(site, layout, name, report):
     """Return True if name's supervisord runs; raise if it runs but never answers."""
+    refuse_stopped(layout, [name])
     if rpc.is_answering(layout, name):
         report(f"{name}: already running (pid {read_pid(layout, name)})")
         return True
@@ -163,9 +181,10 @@ def _is_running(site, layout, name, report):
         # Its key may be out of our reach; that it runs is all we can tell.
         report(f"{name}: already running as account {owner} (pid {pid})")
         return True
-    # It may be starting, or busy stopping programs; give it a moment.
-    if not _answers_within(layout, name, ALIVE_GRACE):
-        raise BootstrapError(hung_text(layout, name, pid), EXIT_UNREACHABLE)
+    found = silence.kind(layout, name, pid)
+    # Busy starting or stopping programs, it may answer in a moment; the rest will not.
+    if found != silence.SILENT or not _answers_within(layout, name, ALIVE_GRACE):
+        raise BootstrapError(silence.text(layout, name, pid, found), EXIT_UNREACHABLE)
     report(f"{name}: already running (pid {pid})")
     return True
 
@@ -231,19 +250,29 @@ def wait_answering(layout, instance, timeout):
 def down(layout, names, timeout=START_TIMEOUT, report=None):
     """Shut each named instance down and wait until its supervisord is gone.
 
-    One whose supervisord runs but does not answer is left running and named in
-    the error raised once the others are down.
+    One that nothing can ask any more (its socket removed, or refusing the key in
+    its key file) gets SIGTERM, which supervisord takes as shutdown. One that is
+    stopped (SIGSTOP) or silent is left running and named in the error raised
+    once the others are down.
     """
     report = report or _stderr
     stopping, hung = {}, []
     for name in names:
+        stopped = stopped_text(layout, name)
+        if stopped is not None:
+            hung.append(stopped)
+            continue
         if not rpc.is_answering(layout, name):
             pid = supervisord_pid(layout, name)
-            if pid is not None:
-                hung.append(hung_text(layout, name, pid))
+            if pid is None:
+                clear_stale(layout, name)
+                report(f"{name}: not running")
                 continue
-            clear_stale(layout, name)
-            report(f"{name}: not running")
+            found = silence.kind(layout, name, pid)
+            if _terminate(name, pid, found, report):
+                stopping[name] = pid
+            else:
+                hung.append(silence.text(layout, name, pid, found))
             continue
         proxy = rpc.server_proxy(layout, name)
         # Its own word, not the pid file's, which anyone could have rewritten.
@@ -255,11 +284,44 @@ def down(layout, names, timeout=START_TIMEOUT, report=None):
     return list(stopping)
 
 
+def _terminate(name, pid, found, report):
+    """SIGTERM a supervisord nothing can ask (socket removed, key refused); True if sent.
+
+    supervisord takes SIGTERM as shutdown: it stops its programs as shutdown would.
+    One that is stopped or silent is left for the operator (hung_text says how).
+    """
+    if found not in (silence.REMOVED, silence.KEY):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return False
+    report(f"{name}: {found}; sent SIGTERM to its supervisord (pid {pid})")
+    return True
+
+
+def refuse_stopped(layout, names):
+    """Raise at once if a named instance's supervisord is stopped (SIGSTOP)."""
+    for name in names:
+        text = stopped_text(layout, name)
+        if text is not None:
+            raise BootstrapError(text, EXIT_UNREACHABLE)
+
+
+def stopped_text(layout, name):
+    """Return why name's supervisord answers nothing if it is stopped, else None.
+
+    Read from /proc before any question: asking one would wait the answer timeout.
+    """
+    pid = supervisord_pid(layout, name)
+    if pid is None or procfs.state(pid) not in silence.STOPPED_STATES:
+        return None
+    return silence.text(layout, name, pid, silence.STOPPED)
+
+
 def hung_text(layout, instance, pid):
-    """Return the sentence for a supervisord that runs but does not answer."""
-    return (f"supervisord of instance {instance} (pid {pid}) runs but does not answer on "
-            f"{layout.socket(instance)} within {rpc.answer_timeout():g}s; see "
-            f"{layout.logfile(instance)}, stop pid {pid} and run up again")
+    """Return the sentence for a supervisord that runs but cannot be asked (silence.py)."""
+    return silence.text(layout, instance, pid)
 
 
 def _wait_gone(stopping, timeout, report):

@@ -222,6 +222,9 @@ def run_verb(site, layout, names, verb, args, out=None, err=None):
 
 def hung_text(layout, instance):
     """Return why instance's supervisord cannot be asked, if it runs but does not answer."""
+    stopped = instances.stopped_text(layout, instance)
+    if stopped is not None:
+        return stopped
     if rpc.is_answering(layout, instance):
         return None
     pid = instances.supervisord_pid(layout, instance)

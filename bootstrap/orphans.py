@@ -37,11 +37,17 @@ def stop_orphans(site, layout, instance):
         _signal(pid, options["stopsignal"], options["stopasgroup"])
         deadline = max(deadline, options["stopwaitsecs"])
     deadline += time.monotonic()
-    while find_marked(url) and time.monotonic() < deadline:
+    while _unsupervised(find_marked(url)) and time.monotonic() < deadline:
         time.sleep(POLL)
-    for pid in find_marked(url):
+    for pid in _unsupervised(find_marked(url)):
         _signal(pid, "KILL", False)
     return sorted(tops)
+
+
+def _unsupervised(marked):
+    """Return the marked pids no running supervisord is an ancestor of."""
+    return [pid for pid in marked
+            if not any(_is_supervisord(p) for p in procfs.ancestors(pid)[1:])]
 
 
 def find_marked(url):
@@ -64,9 +70,18 @@ def find_marked(url):
 
 
 def top_processes(marked):
-    """Return {pid: program} of the marked processes whose parent is not marked too."""
+    """Return {pid: program} of the marked processes whose parent is not marked too.
+
+    One whose parent is a supervisord is no orphan: that supervisord still runs
+    it, whatever has become of its pid file and socket.
+    """
     return {pid: program for pid, (program, parent) in marked.items()
-            if parent not in marked}
+            if parent not in marked and not _is_supervisord(parent)}
+
+
+def _is_supervisord(pid):
+    argv = procfs.strings(pid, "cmdline") or []
+    return any(os.path.basename(arg) == "supervisord" for arg in argv[:3])
 
 
 def program_options(site, instance, program):

@@ -26,13 +26,34 @@ def strings(pid, name):
 
 def parent(pid):
     """Return pid's parent pid, or None if pid is gone or a zombie."""
+    fields = _stat(pid)
+    return None if not fields or fields[0] == "Z" else int(fields[1])
+
+
+def state(pid):
+    """Return pid's state letter (R, S, D, T, t, Z, ...), or None if it is gone."""
+    fields = _stat(pid)
+    return fields[0] if fields else None
+
+
+def _stat(pid):
+    """Return the fields of /proc/<pid>/stat after the command name, or None."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             # The command name in parentheses may hold spaces and ")".
-            fields = fh.read().rsplit(")", 1)[1].split()
+            return fh.read().rsplit(")", 1)[1].split() or None
     except (OSError, IndexError):
         return None
-    return None if fields[0] == "Z" else int(fields[1])
+
+
+def with_arguments(first, second):
+    """Return the pids whose command line holds first followed by second."""
+    found = []
+    for pid in pids():
+        argv = strings(pid, "cmdline")
+        if argv and any(a == first and b == second for a, b in zip(argv, argv[1:])):
+            found.append(pid)
+    return found
 
 
 def ancestors(pid):

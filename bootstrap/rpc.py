@@ -102,3 +102,16 @@ def is_answering(layout, instance, key=None):
     except unreachable_errors():
         return False
     return isinstance(state, dict) and state.get("statename") == "RUNNING"
+
+
+def refuses_key(layout, instance):
+    """Return True if instance's supervisord answers, but not to the key in its key file."""
+    import xmlrpc.client
+
+    try:
+        server_proxy(layout, instance).supervisor.getState()
+    except xmlrpc.client.ProtocolError as exc:
+        return exc.errcode == 401
+    except unreachable_errors():
+        return False
+    return False

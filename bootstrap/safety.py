@@ -94,13 +94,16 @@ def _check_parent(root, parent, trusted):
                            "not sticky, so they could replace it")
 
 
-def check_install_dir(layout, site=None, for_use=False):
+def check_install_dir(layout, site=None, for_use=False, program_logs=True):
     """Refuse an install directory, or anything in it, that another account controls.
 
     Walks the whole tree without following symlinks: a symlink anywhere, an entry
     owned by an account that has no business there, or one writable by accounts
     other than its owner and a control group is refused. Changes nothing. With
     for_use, the install is one to run code from, not to write: see Accounts.
+    Without program_logs, the files inside logs/INSTANCE/ are not looked at (a
+    command that starts no supervisord opens none of them; a service's own
+    "current" symlink there must not lock operators out of down).
     """
     root = Path(layout.root)
     accounts = Accounts(site, for_use) if site is not None else None
@@ -115,6 +118,9 @@ def check_install_dir(layout, site=None, for_use=False):
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             relative = path.relative_to(root).parts
+            if not program_logs and len(relative) > 2 and relative[0] == "logs":
+                dirnames[:] = []
+                break
             try:
                 check_entry(path, relative, os.lstat(str(path)), accounts)
             except FileNotFoundError:

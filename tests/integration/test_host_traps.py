@@ -126,11 +126,52 @@ def test_a_hung_supervisord_is_reported_and_never_waited_on(tool, install_dir):
     assert "does not answer within 1s" in status.stderr
     assert restart.returncode == 4, restart.stderr
     assert restart.stdout.count("jaws-example:") == 4  # jaws's two, stopped and started
-    assert f"jtm   error: supervisord of instance jtm (pid {pid}) runs but does not answer" \
-        in restart.stderr
-    assert down.returncode == 4 and f"stop pid {pid} and run up again" in down.stderr
+    assert (f"jtm   error: supervisord of instance jtm (pid {pid}) is stopped (SIGSTOP or a "
+            f"debugger) and answers nothing; 'kill -CONT {pid}' lets it go on") in restart.stderr
+    assert down.returncode == 4 and f"'kill -CONT {pid}'" in down.stderr
     after = tool.run("--install-dir", install_dir, "status")
     assert after.returncode == 0 and after.stdout.count(" RUNNING ") == 4
+
+
+def test_a_silent_supervisord_is_named_after_the_answer_timeout(tool, install_dir):
+    assert tool.run("--example", "--install-dir", install_dir, "deploy",
+                    "--timeout", "60").returncode == 0
+    assert tool.run("--install-dir", install_dir, "down", "jtm").returncode == 0
+    sock = install_dir / "run" / "supervisord-jtm.sock"
+    # Takes connections on the instance's socket and never answers, like a wedged one.
+    silent = subprocess.Popen([sys.executable, "-c", SILENT, str(sock),
+                               str(install_dir / "supervisord-jtm.conf")])
+    tool.extra_pids.append(silent.pid)
+    (install_dir / "run" / "supervisord-jtm.pid").write_text(f"{silent.pid}\n")
+    env = dict(tool.env, JAWS_BOOTSTRAP_ANSWER_TIMEOUT="1")
+    try:
+        _wait_for(sock.exists)
+        down = tool.run("--install-dir", install_dir, "down", env=env, timeout=60)
+    finally:
+        silent.kill()
+        silent.wait()
+
+    assert down.returncode == 4, down.stderr
+    assert "jaws: stopped" in down.stderr
+    assert (f"supervisord of instance jtm (pid {silent.pid}) runs but does not answer on "
+            f"{sock} within 1s") in down.stderr
+    assert f"'kill {silent.pid}' stops it" in down.stderr
+
+
+SILENT = """
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(5)
+time.sleep(120)
+"""
+
+
+def _wait_for(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_down_stops_the_supervisord_that_answers_not_the_pid_files(tool, install_dir):
