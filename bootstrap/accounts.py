@@ -26,8 +26,14 @@ def gid_of(group):
         return None
 
 
-def check_accounts(site, source="site"):
-    """Refuse a site whose accounts or groups are missing or cannot share run/."""
+def check_accounts(site, source=None):
+    """Refuse a site whose accounts or groups are missing or cannot share run/.
+
+    Messages name source, by default the file the site was read from.
+    """
+    from bootstrap.sitefile import source_of
+
+    source = source or source_of(site)
     shared = next(iter(site["instances"].values()))["control_group"]
     for name, table in site["instances"].items():
         where = f"{source}: instances.{name}"

@@ -13,19 +13,25 @@ import string
 
 from bootstrap import bundle
 from bootstrap.errors import EXIT_USAGE, BootstrapError
+from bootstrap.sitecheck import INLINE_COMMENT, env_value_problem, value_problem
 
 RUNNER_PROGRAM = "gitlab-runner"
-# supervisor's config parser takes "#" or ";" after white space as a comment's start.
-INLINE_COMMENT = re.compile(r"\s[#;]")
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
-HERE = "%(here)s"
+# supervisord expands %(name)s in these options twice (once as it reads the line,
+# once more for the log file's name), so their % is escaped twice.
+TWICE_EXPANDED = ("stdout_logfile", "stderr_logfile")
+# The template values that come from install_dir.
+PATH_VALUES = ("socket", "logfile", "pidfile", "childlogdir", "directory")
 RUNNER_STOPSIGNAL = "QUIT"
 log = logging.getLogger(__name__)
 
 
 def render_instance(site, name, layout, key):
     """Return the text of supervisord-<name>.conf for instance name of site."""
+    from bootstrap.sitefile import source_of
+
     table = site["instances"][name]
+    source = source_of(site)
     warn_exposure(name, table)
     template = string.Template(bundle.read_payload_text("templates/supervisord.conf"))
     values = {
@@ -42,12 +48,18 @@ def render_instance(site, name, layout, key):
         "directory": layout.root,
         "identifier": f"jaws-{site['deployment']}-{name}",
         "user": _user_line(table),
-        "programs": _programs(site, name, layout),
+        "programs": _programs(site, name, layout, source),
     }
     # Section builders escape their own values; their line breaks are structure.
     built = ("chown", "inet", "user", "programs")
-    escaped = {k: v if k in built else _escape(str(v), k) for k, v in values.items()}
+    escaped = {k: v if k in built else _escape(str(v), _template_key(k, source))
+               for k, v in values.items()}
     return template.substitute(escaped)
+
+
+def _template_key(name, source):
+    """Return where a template value comes from, for errors."""
+    return f"{source}: install_dir" if name in PATH_VALUES else name
 
 
 def warn_exposure(name, table):
@@ -88,16 +100,17 @@ def _inet_section(table, name, key):
             f"username={name}\npassword={key}\n")
 
 
-def _programs(site, name, layout):
+def _programs(site, name, layout, source):
     table = site["instances"][name]
     sections = []
     for group, members in table["groups"].items():
         sections.append(f"\n[group:{group}]\nprograms={','.join(members)}\n")
     for prog, options in table["programs"].items():
-        sections.append(_program_section(prog, options, name, layout))
+        sections.append(_program_section(prog, options, name, layout, source))
     runner = site.get("runner")
     if runner and runner["supervised"] and runner["instance"] == name:
-        sections.append(_program_section(RUNNER_PROGRAM, runner_options(runner), name, layout))
+        sections.append(_program_section(RUNNER_PROGRAM, runner_options(runner), name,
+                                         layout, source))
     return "".join(sections)
 
 
@@ -130,28 +143,30 @@ def program_defaults(prog, instance, layout):
     }
 
 
-def _program_section(prog, options, instance, layout):
+def _program_section(prog, options, instance, layout, source):
     merged = program_defaults(prog, instance, layout)
     merged.update(options)
     lines = [f"\n[program:{prog}]"]
     for key, value in merged.items():
-        lines.append(f"{key}={format_option(key, value, _site_key(prog, instance))}")
+        where = f"{_site_key(prog, instance, source)}.{key}"
+        if key not in options:
+            where = f"{source}: install_dir"  # the defaults are paths under it
+        lines.append(f"{key}={format_option(key, value, where)}")
     return "\n".join(lines) + "\n"
 
 
-def _site_key(prog, instance):
-    """Return where the options of prog come from in the site file."""
+def _site_key(prog, instance, source):
+    """Return where the options of prog come from: the site file and its table."""
     if prog == RUNNER_PROGRAM:
-        return "runner"
-    return f"instances.{instance}.programs.{prog}"
+        return f"{source}: runner"
+    return f"{source}: instances.{instance}.programs.{prog}"
 
 
-def format_option(key, value, prefix):
+def format_option(key, value, where):
     """Return value as supervisord reads it back: quoted, with % escaped.
 
-    prefix names the table of the site file the value comes from, for errors.
+    where names the site file and key the value comes from, for errors.
     """
-    where = f"{prefix}.{key}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -163,23 +178,18 @@ def format_option(key, value, prefix):
     if key == "environment":
         return ",".join(f"{var}={_quote_env(str(text), where, var)}"
                         for var, text in value.items())
+    if key in TWICE_EXPANDED:
+        return _escape(str(value), where).replace("%", "%%")
     return _escape(str(value), where)
 
 
 def _quote_env(text, where, var):
-    # supervisor splits environment= with a non-POSIX shlex and strips quote
-    # characters from both ends: a value may hold one kind of quote, not both,
-    # and may not start or end with one.
-    if text[:1] in "'\"" and text or text[-1:] in "'\"" and text:
-        raise BootstrapError(f"{where}.{var}: may not start or end with a quote "
-                             "character; supervisord would drop it", EXIT_USAGE)
-    if '"' not in text:
-        quoted = f'"{text}"'
-    elif "'" not in text:
-        quoted = f"'{text}'"
-    else:
-        raise BootstrapError(f"{where}.{var}: holds both ' and \"; supervisord cannot "
-                             "read such a value", EXIT_USAGE)
+    # The site file's check refuses such values already (sitecheck); a
+    # placeholder expanded since then may still bring one.
+    problem = env_value_problem(text)
+    if problem:
+        raise BootstrapError(f"{where}.{var}: {problem}", EXIT_USAGE)
+    quoted = f"'{text}'" if '"' in text else f'"{text}"'
     return _escape(quoted, f"{where}.{var}")
 
 
@@ -218,14 +228,9 @@ def quote_word(word):
 
 
 def _escape(text, where):
-    if "\n" in text or "\r" in text:
-        raise BootstrapError(f"{where}: a value may not hold a line break", EXIT_USAGE)
-    if INLINE_COMMENT.search(text):
-        raise BootstrapError(f"{where}: supervisord would cut this value at a '#' or ';' "
-                             "that follows white space", EXIT_USAGE)
-    if HERE in text:
-        raise BootstrapError(f"{where}: supervisord replaces {HERE} in every value, even "
-                             "escaped; the value may not hold it", EXIT_USAGE)
+    problem = value_problem(text)
+    if problem:
+        raise BootstrapError(f"{where}: {problem}", EXIT_USAGE)
     return text.replace("%", "%%")
 
 

@@ -1,11 +1,14 @@
 """Checks of single site-file values (DESIGN.md, "The site file"), used by sitefile.py.
 
-Pure: looks at values only, never at the host. Every problem is one BootstrapError
-with status 2 naming the file and the key.
+Pure: looks at values and this interpreter's encodings only, never at the host.
+Every problem is one BootstrapError with status 2 naming the file and the key.
 """
 
+import codecs
 import ipaddress
+import locale
 import re
+import sys
 
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 
@@ -34,6 +37,9 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Characters that would end a line of the rendered config or a C string.
 FORBIDDEN_CHARS = {"\n": "a line break", "\r": "a carriage return", "\0": "a NUL character"}
 LOOPBACK_NAMES = ("localhost",)
+# supervisor's config parser takes "#" or ";" after white space as a comment's start.
+INLINE_COMMENT = re.compile(r"\s[#;]")
+HERE = "%(here)s"
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a table",
                list: "an array"}
@@ -100,6 +106,7 @@ def check_option(key, value, source, where):
         check_type(value, bool, source, where)
     elif key in STR_OPTIONS or key in SIZE_OPTIONS:
         check_type(value, (str, int) if key in SIZE_OPTIONS else str, source, where)
+        check_config_value(str(value), source, where)
     elif key == "command":
         check_command(value, source, where)
     elif key == "autorestart":
@@ -121,6 +128,9 @@ def check_command(value, source, where):
     words = value.split() if isinstance(value, str) else value
     if not words or not words[0].strip():
         raise fail(source, f"{where}: the command is empty")
+    # The command is quoted when rendered, so only %(here)s is beyond repair.
+    if any(HERE in word for word in words):
+        raise fail(source, f"{where}: {value_problem(HERE)}")
 
 
 def check_exitcodes(value, source, where):
@@ -140,13 +150,55 @@ def check_environment(value, source, where):
         if not ENV_NAME_RE.match(var):
             raise fail(source, f'{where}: "{var}" is not a valid variable name')
         check_type(text, (str, int), source, f"{where}.{var}")
+        problem = env_value_problem(str(text))
+        if problem:
+            raise fail(source, f"{where}.{var}: {problem}")
+
+
+def check_config_value(text, source, where):
+    """Refuse text that a supervisord config line cannot carry unchanged."""
+    problem = value_problem(text)
+    if problem:
+        raise fail(source, f"{where}: {problem}")
+
+
+def value_problem(text):
+    """Return why a config line cannot carry text unchanged, or None."""
+    if "\n" in text or "\r" in text:
+        return "a value may not hold a line break"
+    if INLINE_COMMENT.search(text):
+        return "supervisord would cut this value at a '#' or ';' that follows white space"
+    if HERE in text:
+        return (f"supervisord replaces {HERE} in every value, even escaped; the value "
+                "may not hold it")
+    return None
+
+
+def env_value_problem(text):
+    """Return why supervisord's environment= cannot carry text unchanged, or None.
+
+    supervisor splits environment= with a non-POSIX shlex and strips quote
+    characters from both ends: a value may hold one kind of quote, not both, and
+    may not start or end with one.
+    """
+    if text and (text[0] in "'\"" or text[-1] in "'\""):
+        return "may not start or end with a quote character; supervisord would drop it"
+    if "'" in text and '"' in text:
+        return "holds both ' and \"; supervisord cannot read such a value"
+    return value_problem(text)
+
+
+def split_inet(inet):
+    """Return (host, separator, port) of "HOST:PORT" or "[V6]:PORT", unchecked."""
+    host, sep, port = inet.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host, sep, port
 
 
 def check_inet(inet, allow_remote, source, where):
     """Refuse a malformed HOST:PORT, and a non-loopback host unless allow_remote."""
     check_type(inet, str, source, where)
-    host, sep, port = inet.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    host, sep, port = split_inet(inet)
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise fail(source, f'{where}: "{inet}" must be HOST:PORT with a port from 1 to '
                            '65535, e.g. "127.0.0.1:9001"')
@@ -154,6 +206,72 @@ def check_inet(inet, allow_remote, source, where):
         raise fail(source, f'{where}: "{host or "*"}" is not a loopback address; '
                            "supervisor's HTTP is not encrypted: use 127.0.0.1, or set "
                            "allow_remote = true to accept the risk")
+
+
+def check_ports_apart(inets, source):
+    """Refuse two instances on one port unless each binds its own remote address.
+
+    inets maps each instance's key (instances.NAME.inet) to its checked HOST:PORT.
+    Loopback names, wildcards and host names may all end up on one address, so
+    only two distinct IP addresses that are neither may share a port.
+    """
+    seen = {}
+    for where, inet in inets.items():
+        host, _, port = split_inet(inet)
+        for other_where, other in seen.get(int(port), []):
+            if not _may_share_port(host, split_inet(other)[0]):
+                raise fail(source, f'{other_where} and {where}: both use port {port} '
+                                   f'("{other}", "{inet}"), but two supervisords may '
+                                   "share a port only when each binds its own specific "
+                                   "non-loopback IP address; give one of them another port")
+        seen.setdefault(int(port), []).append((where, inet))
+
+
+def _may_share_port(host, other):
+    addresses = []
+    for name in (host, other):
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        if address.is_loopback or address.is_unspecified:
+            return False
+        mapped = getattr(address, "ipv4_mapped", None)
+        addresses.append(mapped or address)
+    return addresses[0] != addresses[1]
+
+
+def check_locale_text(text, where):
+    """Refuse non-ASCII text that this Python could not write into paths and configs.
+
+    where is the whole place named in the message (file and key, or an option).
+    Under the C locale Python 3.6 knows only ASCII; text that is not valid UTF-8
+    (bytes from the command line) cannot go into a config under any locale.
+    """
+    if all(ord(char) < 128 for char in text):
+        return
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    narrow = non_utf8_locale()
+    if narrow:
+        raise BootstrapError(f'{where}: "{shown}" holds non-ASCII text, but {narrow}, '
+                             "which cannot carry it into file names and configs; set "
+                             "LANG=C.UTF-8 (or another UTF-8 locale) and run again",
+                             EXIT_USAGE)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BootstrapError(f'{where}: "{shown}" is not valid UTF-8, which every path '
+                             "in a supervisord config must be", EXIT_USAGE) from None
+
+
+def non_utf8_locale():
+    """Return how this Python's encoding is not UTF-8 ("Python 3.6 runs ..."), or None."""
+    encodings = (locale.getpreferredencoding(False), sys.getfilesystemencoding())
+    for encoding in encodings:
+        if codecs.lookup(encoding).name != "utf-8":
+            version = ".".join(str(v) for v in sys.version_info[:2])
+            return f"Python {version} runs with the locale encoding {encoding}"
+    return None
 
 
 def is_loopback(host):

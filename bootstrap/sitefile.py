@@ -9,15 +9,15 @@ import os
 import pwd
 import re
 
-from bootstrap import bundle
+from bootstrap.errors import EXIT_USAGE, BootstrapError
 from bootstrap.paths import default_install_dir
 from bootstrap.sitecheck import (
     PROGRAM_OPTIONS, check_command, check_environment, check_inet, check_keys,
-    check_name, check_option, check_type, fail,
+    check_locale_text, check_name, check_option, check_ports_apart, check_type, fail,
+    value_problem,
 )
-
-DEFAULT_SITE = "sites/default.toml"
-EXAMPLE_SITE = "sites/example.toml"
+# parse_toml and read_site_text are part of this module's API (deploy, previous).
+from bootstrap.siteread import parse_toml, read_site_text
 
 DEPLOYMENT_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -42,49 +42,19 @@ _fail = fail
 # The runner's checks below use these spellings.
 _check_type = check_type
 _check_keys = check_keys
-_WHERE_RE = re.compile(r"\s*\((at line (\d+), column (\d+)|at end of document)\)\s*$")
 
 
-def parse_toml(text, source):
-    """Parse TOML text; a syntax error names source, line and column."""
-    try:
-        import tomllib as toml
-    except ImportError:
-        import tomli as toml
+class Site(dict):
+    """A resolved site (plain dicts), knowing the file it came from for messages."""
 
-    try:
-        return toml.loads(text)
-    except toml.TOMLDecodeError as exc:
-        raise _fail(f"{source}{_syntax_where(str(exc), text)}",
-                    f"not valid TOML: {_WHERE_RE.sub('', str(exc))}") from None
+    def __init__(self, source, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
 
 
-def _syntax_where(message, text):
-    """Return ", line L, column C" from a TOML parser's message, or nothing."""
-    found = _WHERE_RE.search(message)
-    if not found:
-        return ""
-    if found.group(2):
-        return f", line {found.group(2)}, column {found.group(3)}"
-    # Errors at the end of the text name no position; the end is one.
-    lines = text.splitlines() or [""]
-    return f", line {len(lines)}, column {len(lines[-1]) + 1}"
-
-
-def read_site_text(config=None, example=False):
-    """Return (text, source name) of the site file, the example or the default."""
-    if config is not None:
-        try:
-            with open(config, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise _fail(config, f"cannot read the site file: {exc.strerror}") from None
-        try:
-            return data.decode("utf-8"), str(config)
-        except UnicodeDecodeError:
-            raise _fail(config, "the site file is not UTF-8 text") from None
-    name = EXAMPLE_SITE if example else DEFAULT_SITE
-    return bundle.read_payload_text(name), f"<embedded {name}>"
+def source_of(site):
+    """Return the file a resolved site came from, as messages name it."""
+    return getattr(site, "source", "site")
 
 
 def load_site(config=None, example=False, deployment=None, install_dir=None):
@@ -107,7 +77,7 @@ def resolve_site(raw, source, deployment=None, install_dir=None):
                "must match [a-z0-9][a-z0-9-]*")
 
     target = _install_dir(install_dir, raw, name, source)
-    site = {"deployment": name, "install_dir": target, "instances": {}, "runner": None}
+    site = Site(source, deployment=name, install_dir=target, instances={}, runner=None)
     instances = raw.get("instances")
     if instances is not None:
         check_type(instances, dict, source, "instances")
@@ -117,6 +87,8 @@ def resolve_site(raw, source, deployment=None, install_dir=None):
         site["instances"][inst_name] = _resolve_instance(inst_name, table, site, source)
 
     _check_programs_unique(site, source)
+    check_ports_apart({f"instances.{inst}.inet": table["inet"]
+                       for inst, table in site["instances"].items() if table["inet"]}, source)
     if "runner" in raw:
         site["runner"] = _resolve_runner(raw["runner"], site, source)
     return site
@@ -134,6 +106,11 @@ def _install_dir(override, raw, deployment, source):
     # relative to wherever the tool happens to run, so it must be absolute.
     if override is None and not os.path.isabs(target):
         raise _fail(source, f'install_dir: "{target}" must be an absolute path')
+    where = "--install-dir" if override is not None else f"{source}: install_dir"
+    check_locale_text(target, where)
+    problem = value_problem(target)
+    if problem:
+        raise BootstrapError(f"{where}: {problem}", EXIT_USAGE)
     return os.path.abspath(target)
 
 

@@ -107,3 +107,59 @@ def test_quote_word_round_trips_through_shlex(word):
 
     assert shlex.split(quoted) == [word]
     assert not render.INLINE_COMMENT.search(quoted)
+
+
+def parse_site(tmp_path, install_dir, programs):
+    """Render a one-instance site in install_dir; return supervisor's parsed options."""
+    from supervisor.options import ServerOptions
+
+    raw = {"deployment": "t", "install_dir": str(install_dir),
+           "instances": {"jaws": {"programs": programs}}}
+    site = sitefile.resolve_site(raw, "test.toml")
+    layout = Layout(site["install_dir"])
+    for directory in (layout.root, layout.run, layout.program_logs("jaws")):
+        directory.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "supervisord-jaws.conf"
+    path.write_text(render.render_instance(site, "jaws", layout, "k" * 20), encoding="utf-8")
+    options = ServerOptions()
+    options.configfile = str(path)
+    options.process_config(do_usage=False)
+    return options, layout
+
+
+def test_percent_in_install_dir_reaches_every_path(tmp_path):
+    root = tmp_path / "p%d%%(x)s"
+
+    options, layout = parse_site(tmp_path, root, {"p": {"command": "/bin/true"}})
+
+    program = options.process_group_configs[0].process_configs[0]
+    assert program.stdout_logfile == str(layout.program_logs("jaws") / "p.log")
+    assert program.stderr_logfile == str(layout.program_logs("jaws") / "p.err.log")
+    assert program.directory == str(root)
+    assert options.logfile == str(layout.logfile("jaws"))
+    assert options.pidfile == str(layout.pidfile("jaws"))
+    assert options.childlogdir == str(layout.program_logs("jaws"))
+    assert options.directory == str(root)
+    servers = options.configroot.supervisord.server_configs
+    assert servers[0]["file"] == str(layout.socket("jaws"))
+
+
+def test_percent_in_a_log_file_option_arrives_as_written(tmp_path):
+    logfile = str(tmp_path / "100% %(program_name)s.log")
+
+    options, _ = parse_site(tmp_path, tmp_path / "inst",
+                            {"p": {"command": "/bin/true", "stdout_logfile": logfile}})
+
+    assert options.process_group_configs[0].process_configs[0].stdout_logfile == logfile
+
+
+def test_render_error_names_the_site_file(tmp_path):
+    site = sitefile.resolve_site({"install_dir": str(tmp_path / "inst"), "instances": {
+        "jaws": {"programs": {"p": {"command": "/bin/true",
+                                    "environment": {"X": "{install_dir}"}}}}}}, "test.toml")
+    site["instances"]["jaws"]["programs"]["p"]["environment"]["X"] = "'quoted'"
+
+    with pytest.raises(BootstrapError) as info:
+        render.render_instance(site, "jaws", Layout(site["install_dir"]), "k" * 20)
+
+    assert str(info.value).startswith("test.toml: instances.jaws.programs.p.environment.X: ")
