@@ -66,7 +66,7 @@ def cmd_deploy(args):
 
     site = context(args).site_to_render()
     layout = deploy.deploy(site, args.timeout, restart_supervisors=args.restart_supervisors)
-    print(f"deployed {site['deployment']} in {layout.root}: every program RUNNING",
+    print(f"deployed {site['deployment']} in {layout.root}: every program RUNNING or done",
           file=sys.stderr)
     return 0
 
@@ -77,7 +77,7 @@ def cmd_rollback(args):
     _, layout = context(args).installed()
     site = deploy.rollback(layout, args.timeout)
     print(f"rolled {site['deployment']} in {layout.root} back to the previous configs: "
-          "every program RUNNING", file=sys.stderr)
+          "every program RUNNING or done", file=sys.stderr)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bootstrap import deploy
+from bootstrap import settle
 
 CONFIG = {"autostart": True, "exitcodes": [0, 2]}
 
@@ -22,13 +22,13 @@ def info(state, exitstatus=0):
     ("BACKOFF", 0, "unexpected", False),
 ])
 def test_settled_counts_listed_exit_of_one_shot_as_done(state, exitstatus, policy, settled):
-    assert deploy._settled(info(state, exitstatus), CONFIG, policy) is settled
+    assert settle._settled(info(state, exitstatus), CONFIG, policy) is settled
 
 
 def test_settled_skips_a_program_nobody_asked_to_start():
     config = dict(CONFIG, autostart=False)
 
-    assert deploy._settled(info("STOPPED"), config, "unexpected") is True
+    assert settle._settled(info("STOPPED"), config, "unexpected") is True
 
 
 def test_restart_policies_read_site_and_supervised_runner():
@@ -39,7 +39,7 @@ def test_restart_policies_read_site_and_supervised_runner():
                    "config": "/c", "working_directory": "/w", "environment": {},
                    "stopwaitsecs": 10}}
 
-    policies = deploy._restart_policies(site, "jaws")
+    policies = settle._restart_policies(site, "jaws")
 
     assert policies == {"daemon": "unexpected", "once": "false", "always": "true",
                         "gitlab-runner": "true"}

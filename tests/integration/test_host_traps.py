@@ -118,6 +118,9 @@ def test_a_hung_supervisord_is_reported_and_never_waited_on(tool, install_dir):
         status = tool.run("--install-dir", install_dir, "status", env=env, timeout=60)
         restart = tool.run("--install-dir", install_dir, "restart", "all", env=env, timeout=60)
         down = tool.run("--install-dir", install_dir, "down", "jtm", env=env, timeout=60)
+        began = time.monotonic()
+        deploy = tool.run("--example", "--install-dir", install_dir, "deploy", timeout=60)
+        deploy_took = time.monotonic() - began
     finally:
         os.kill(pid, signal.SIGCONT)
 
@@ -129,6 +132,9 @@ def test_a_hung_supervisord_is_reported_and_never_waited_on(tool, install_dir):
     assert (f"jtm   error: supervisord of instance jtm (pid {pid}) is stopped (SIGSTOP or a "
             f"debugger) and answers nothing; 'kill -CONT {pid}' lets it go on") in restart.stderr
     assert down.returncode == 4 and f"'kill -CONT {pid}'" in down.stderr
+    # Told from /proc: not one question waits out the 10 s answer timeout.
+    assert deploy.returncode == 4 and f"'kill -CONT {pid}'" in deploy.stderr
+    assert deploy_took < 10
     after = tool.run("--install-dir", install_dir, "status")
     assert after.returncode == 0 and after.stdout.count(" RUNNING ") == 4
 
