@@ -45,7 +45,8 @@ def cmd_up(args):
     site, layout = ctx.installed(writes_logs=True)
     # Under the lock: an up at boot, a deploy and an operator's up take turns
     # instead of starting the same supervisord twice.
-    with install.InstallLock(layout, timeout=install.lock_timeout() + args.timeout):
+    with install.InstallLock(layout, timeout=install.lock_timeout() + args.timeout,
+                             optional=True):
         # Asked for everything, another account's instance is only reported: the
         # instances this account owns are all that up can start.
         instances.up(site, layout, instance_names(site, args.instance),

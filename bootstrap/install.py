@@ -43,9 +43,10 @@ class InstallLock:
 
     _held = {}
 
-    def __init__(self, layout, timeout=None):
+    def __init__(self, layout, timeout=None, optional=False):
         self.path = layout.lock
         self.timeout = timeout if timeout is not None else lock_timeout()
+        self.optional = optional
         self.fd = None
 
     def __enter__(self):
@@ -69,16 +70,26 @@ class InstallLock:
         InstallLock._held[key] = 1
         return self
 
-    @staticmethod
-    def _open(path):
+    def _open(self, path):
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o640)
         except PermissionError:
-            # Another account's lock file (an instance run by its own account):
-            # flock needs no write access.
+            pass
+        try:
+            # Another account's lock file: flock needs no write access.
             return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except PermissionError:
+            if not self.optional:
+                raise BootstrapError(f"{self.path}: this account may not open the "
+                                     "install directory's lock") from None
+        # An instance account outside the lock file's group starting its own
+        # instance: it goes on unserialised, as it cannot wait for the owner's.
+        log.info("%s: not ours to open; going on without it", self.path)
+        return None
 
     def _try_lock(self):
+        if self.fd is None:
+            return True
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True

@@ -250,6 +250,21 @@ def test_instance_account_restarts_its_own_instance_only(accounts, deployed, too
     assert pid_alive(supervisord_pid(deployed, "jaws"))
 
 
+def test_instance_account_downs_its_own_when_the_others_supervisord_was_killed(
+        accounts, deployed, tool):
+    tool.track_install_pids()
+    jaws = supervisord_pid(deployed, "jaws")
+    os.kill(jaws, 9)
+    wait_for(lambda: not pid_alive(jaws))
+
+    down = tool_as(accounts.jtm, deployed, "down")
+
+    assert down.returncode == 0, down.stderr
+    assert "jaws: not running" in down.stderr and "jtm: stopped" in down.stderr
+    # The stale pid file is jaws's account's to clear (run/ is sticky).
+    assert (deployed / "run" / "supervisord-jaws.pid").exists()
+
+
 def test_instance_account_is_told_who_starts_the_other(accounts, deployed):
     # jtm's account is in the control group: it may stop jaws, not start it.
     down = tool_as(accounts.jtm, deployed, "down", "jaws")
