@@ -40,6 +40,8 @@ LOOPBACK_NAMES = ("localhost",)
 # supervisor's config parser takes "#" or ";" after white space as a comment's start.
 INLINE_COMMENT = re.compile(r"\s[#;]")
 HERE = "%(here)s"
+# {word} not preceded by "$" (a shell's ${VAR} is no placeholder).
+PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a table",
                list: "an array"}
@@ -63,6 +65,25 @@ def check_keys(table, known, source, prefix):
         else:
             also = f"; known keys: {', '.join(sorted(known))}"
         raise fail(source, f"{prefix}{key}: unknown key{also}")
+
+
+def check_placeholders(value, known, source, where):
+    """Refuse a {word} in value that is a misspelt placeholder (close to one in known).
+
+    Braces that are no near miss ({print} in awk, ${HOME} in a shell) pass as they are.
+    """
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        for word in PLACEHOLDER_RE.findall(text) if isinstance(text, str) else ():
+            if word in known:
+                continue
+            import difflib
+
+            hint = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.75)
+            if hint:
+                raise fail(source, f'{where}: "{{{word}}}" is not a placeholder; did you '
+                                   f'mean "{{{hint[0]}}}"? (placeholders: '
+                                   f"{', '.join('{' + k + '}' for k in known)})")
 
 
 def check_type(value, types, source, where):

@@ -13,8 +13,8 @@ from bootstrap.errors import EXIT_USAGE, BootstrapError
 from bootstrap.paths import default_install_dir
 from bootstrap.sitecheck import (
     PROGRAM_OPTIONS, check_command, check_environment, check_inet, check_keys,
-    check_locale_text, check_name, check_option, check_ports_apart, check_type, fail,
-    value_problem,
+    check_locale_text, check_name, check_option, check_placeholders, check_ports_apart,
+    check_type, fail, value_problem,
 )
 # parse_toml and read_site_text are part of this module's API (deploy, previous).
 from bootstrap.siteread import parse_toml, read_site_text
@@ -164,6 +164,7 @@ def _resolve_program(name, options, values, source, where):
     resolved = {}
     for key, value in options.items():
         check_option(key, value, source, f"{where}.{key}")
+        check_placeholders(value, PLACEHOLDERS, source, f"{where}.{key}")
         resolved[key] = _expand_value(value, values)
     # A placeholder may expand to nothing, so look again once expanded.
     check_command(resolved["command"], source, f"{where}.command")

@@ -187,3 +187,14 @@ def test_non_ascii_install_dir_under_utf8_locale_is_accepted():
                                  "site.toml")
 
     assert site["install_dir"] == "/tmp/jb-ü6"
+
+
+def test_braces_that_are_no_near_miss_pass_as_written(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text('[instances.jaws.programs.p]\n'
+                    'command = ["/bin/sh", "-c", "echo ${HOME} {print} {} {1}"]\n')
+
+    site = sitefile.load_site(str(path))
+
+    command = site["instances"]["jaws"]["programs"]["p"]["command"]
+    assert command[2] == "echo ${HOME} {print} {} {1}"
