@@ -33,8 +33,18 @@ class Findings:
 
 
 def run_check(ctx, as_json=False):
-    """Check the site of ctx and this host; print the findings; return the status."""
-    site, source = ctx.site_and_source()
+    """Check the site of ctx and this host; print the findings; return the status.
+
+    With as_json, a site file that cannot be read is JSON too (ok false, its error
+    under "site"), besides the error on stderr: a CI job parses one document.
+    """
+    try:
+        site, source = ctx.site_and_source()
+    except BootstrapError as exc:
+        if as_json:
+            print(json.dumps({"ok": False, "checks": [
+                {"status": FAIL, "check": "site", "detail": str(exc)}]}, indent=1))
+        raise
     findings = check_all(site, source)
     if as_json:
         print(json.dumps({"site": source, "deployment": site["deployment"],

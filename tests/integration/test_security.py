@@ -537,6 +537,20 @@ def test_check_json_changes_nothing_and_reports_host(tool, install_dir):
     assert not install_dir.exists()
 
 
+def test_check_json_of_a_broken_site_file_is_json_too(tool, tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('deployment = "x"\n[instances.jaws.programs.p]\ncomand = "/bin/true"\n')
+
+    result = tool.run("--config", site, "check", "--json")
+
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert [item["check"] for item in report["checks"]] == ["site"]
+    assert 'comand: unknown key; did you mean "command"?' in report["checks"][0]["detail"]
+    assert report["checks"][0]["detail"] in result.stderr
+
+
 def test_check_fails_for_missing_command_and_foreign_dir(tool, install_dir, tmp_path):
     needs_root()
     site = tracked_site(tool, tmp_path, install_dir)
