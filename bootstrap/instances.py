@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60
 ALIVE_GRACE = 10
+# How long a supervisord without its socket may take to finish exiting.
+EXIT_GRACE = 3
 POLL = 0.1
 # Asking whether a supervisord answers over its socket is cheap: ask often.
 ANSWER_POLL = 0.005
@@ -182,10 +184,22 @@ def _is_running(site, layout, name, report):
         report(f"{name}: already running as account {owner} (pid {pid})")
         return True
     found = silence.kind(layout, name, pid)
+    # One shutting down removes its socket and pid file last, just before it exits.
+    if found == silence.REMOVED and _gone_within(pid, EXIT_GRACE):
+        return False
     # Busy starting or stopping programs, it may answer in a moment; the rest will not.
     if found != silence.SILENT or not _answers_within(layout, name, ALIVE_GRACE):
         raise BootstrapError(silence.text(layout, name, pid, found), EXIT_UNREACHABLE)
     report(f"{name}: already running (pid {pid})")
+    return True
+
+
+def _gone_within(pid, timeout):
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and procfs.state(pid) not in (None, "Z"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL)
     return True
 
 

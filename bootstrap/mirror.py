@@ -15,7 +15,7 @@ import xmlrpc.client
 
 from bootstrap import instances, proc
 from bootstrap import names as namespecs
-from bootstrap import rpc
+from bootstrap import rpc, silence
 from bootstrap.errors import (EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNREACHABLE,
                               EXIT_USAGE, BootstrapError, worst)
 from bootstrap.statusline import STOPPED_STATE_NAMES, format_status_lines
@@ -41,8 +41,8 @@ def fetch_statuses(layout, names):
         try:
             result[name] = rpc.server_proxy(layout, name).supervisor.getAllProcessInfo()
         except xmlrpc.client.ProtocolError as exc:
-            text = ("Server requires authentication" if exc.errcode == 401
-                    else f"{exc.errcode} {exc.errmsg}")
+            text = ("Server requires authentication" + why(layout, name, silence.KEY)
+                    if exc.errcode == 401 else f"{exc.errcode} {exc.errmsg}")
             result[name] = Unreachable(text, EXIT_FAILED)
         except rpc.unreachable_errors() as exc:
             result[name] = unreachable(layout, name, exc)
@@ -54,7 +54,8 @@ def unreachable(layout, name, exc):
     url = f"unix://{layout.socket(name)}"
     code = exc.args[0] if isinstance(exc, socket.error) and exc.args else None
     if code == errno.ENOENT:
-        return Unreachable(f"{url} no such file", EXIT_UNREACHABLE)
+        return Unreachable(f"{url} no such file" + why(layout, name, silence.REMOVED),
+                           EXIT_UNREACHABLE)
     if code == errno.ECONNREFUSED:
         return Unreachable(f"{url} refused connection", EXIT_UNREACHABLE)
     if isinstance(exc, socket.timeout):
@@ -63,6 +64,12 @@ def unreachable(layout, name, exc):
     if isinstance(exc, BootstrapError):
         return Unreachable(str(exc), exc.status)
     return Unreachable(f"{url}: {exc}", EXIT_FAILED)
+
+
+def why(layout, name, found):
+    """Return ": <what is wrong and what to do>" if name's supervisord runs, else ""."""
+    pid = instances.supervisord_pid(layout, name)
+    return "" if pid is None else ": " + silence.text(layout, name, pid, found)
 
 
 def select_infos(infos, specs):

@@ -41,6 +41,7 @@ def test_up_after_run_was_removed_starts_no_second_supervisord(tool, install_dir
     shutil.rmtree(str(install_dir / "run"))
 
     up = tool.run("--install-dir", install_dir, "up")
+    status = tool.run("--install-dir", install_dir, "status")
     again = {name: supervisords_running(install_dir, name) for name in ("jaws", "jtm")}
     kept = [pid for pid in programs.values() if pid_alive(pid)]
     down = tool.run("--install-dir", install_dir, "down")
@@ -51,6 +52,9 @@ def test_up_after_run_was_removed_starts_no_second_supervisord(tool, install_dir
             f"{install_dir}/run/supervisord-jaws.sock was removed") in up.stderr
     assert "'down' stops it by its pid" in up.stderr and f"'kill -HUP {pid}'" in up.stderr
     assert again == first and all(len(pids) == 1 for pids in first.values())
+    assert status.returncode == 4
+    assert (f"jaws  unix://{install_dir}/run/supervisord-jaws.sock no such file: supervisord "
+            f"of instance jaws (pid {pid}) runs, but its socket") in status.stderr
     assert kept == list(programs.values()) and len(kept) == 2
     assert down.returncode == 0, down.stderr
     assert f"jaws: socket removed; sent SIGTERM to its supervisord (pid {pid})" in down.stderr
@@ -66,8 +70,12 @@ def test_a_supervisord_refusing_a_rotated_key_is_named_and_down_stops_it(tool, i
 
     up = tool.run("--install-dir", install_dir, "up")
     restart = tool.run("--install-dir", install_dir, "restart", "all")
+    status = tool.run("--install-dir", install_dir, "status")
     down = tool.run("--install-dir", install_dir, "down")
 
+    assert status.returncode == 1 and status.stdout.count(" RUNNING ") == 2
+    assert ("jtm   Server requires authentication: supervisord of instance jtm (pid "
+            f"{pid}) refuses the key") in status.stderr
     refused = (f"supervisord of instance jtm (pid {pid}) refuses the key in "
                f"{install_dir}/keys/jtm.key")
     assert up.returncode == 4 and refused in up.stderr and f"'kill -HUP {pid}'" in up.stderr
