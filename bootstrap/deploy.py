@@ -42,7 +42,7 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     runner.check_site(site)
     check.refuse_broken_commands(site)
     layout = install.prepare(site)
-    with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
+    with install.InstallLock(layout, timeout=install.lock_timeout() + timeout):
         # Each question to a stopped supervisord would wait the answer timeout.
         instances.refuse_stopped(layout, list(site["instances"]))
         ports.refuse_busy(site, layout, list(site["instances"]), "deploy changed nothing")
@@ -116,7 +116,7 @@ def rollback(layout, timeout, report=None):
     from bootstrap import runner, sitefile
 
     report = report or _stderr
-    with install.InstallLock(layout, timeout=install.LOCK_TIMEOUT + timeout):
+    with install.InstallLock(layout, timeout=install.lock_timeout() + timeout):
         files = previous.previous_set(layout)
         source = str(layout.previous / previous.SITE)
         site = sitefile.resolve_site(

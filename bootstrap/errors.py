@@ -28,7 +28,8 @@ over several instances the worst status wins"""
 # Worst first: an unreachable instance hides everything else it might have said,
 # bad usage is the user's to fix before anything, then a hard failure, then a
 # program that is merely not running.
-_SEVERITY = [EXIT_TERMINATED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_FAILED, EXIT_NOT_RUNNING]
+_SEVERITY = [EXIT_TERMINATED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_FAILED,
+             EXIT_NOT_RUNNING]
 
 
 class Terminated(KeyboardInterrupt):
