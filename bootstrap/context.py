@@ -76,8 +76,7 @@ class Context:
             root = self.site_from_file()["install_dir"]
         layout = Layout(root)
         if not layout.site.is_file():
-            raise BootstrapError(f"{layout.site}: no install here; run "
-                                 f"'{PROG} --config SITE.toml deploy' first")
+            raise _no_install(layout)
         site = sitefile.load_site(str(layout.site))
         # Commands run code from the install (launchers, the unpacked build): one
         # that another account could have changed is refused before any of it runs.
@@ -98,3 +97,20 @@ def instance_names(site, chosen):
         known = ", ".join(site["instances"])
         raise BootstrapError(f'no instance "{chosen}" in this site (known: {known})', 2)
     return [chosen]
+
+
+def _no_install(layout):
+    """Return the error for a directory without site.toml, naming what still runs from it."""
+    from bootstrap import instances
+    from bootstrap.errors import EXIT_UNREACHABLE
+
+    running = instances.supervisords_under(layout.root)
+    if not running:
+        return BootstrapError(f"{layout.site}: no install here; run "
+                              f"'{PROG} --config SITE.toml deploy' first")
+    named = ", ".join(f"{name} (pid {pid})" for name, pid in sorted(running.items()))
+    pids = " ".join(str(pid) for _, pid in sorted(running.items()))
+    return BootstrapError(f"{layout.site}: no install here, yet supervisords started from it "
+                          f"still run: {named}; the directory was removed under them. "
+                          f"'kill {pids}' stops them and their programs; then run "
+                          f"'{PROG} --config SITE.toml deploy'", EXIT_UNREACHABLE)

@@ -37,15 +37,18 @@ def deploy(site, timeout, restart_supervisors=False, report=None):
     restart_supervisors shut down and started again. Returns the Layout.
     """
     from bootstrap import bundle, check, ports, runner
+    from bootstrap.paths import Layout
 
     report = report or _stderr
     runner.check_site(site)
     check.refuse_broken_commands(site)
+    # Before the first directory is made; up asks again for what it starts.
+    ports.refuse_busy(site, Layout(site["install_dir"]), list(site["instances"]),
+                      "deploy changed nothing")
     layout = install.prepare(site)
     with install.InstallLock(layout, timeout=install.lock_timeout() + timeout):
         # Each question to a stopped supervisord would wait the answer timeout.
         instances.refuse_stopped(layout, list(site["instances"]))
-        ports.refuse_busy(site, layout, list(site["instances"]), "deploy changed nothing")
         keep = runner.keep_groups(site, layout)
         down_dropped(layout, site, timeout, report)
         layout, _ = install.init(site)

@@ -7,6 +7,7 @@ environment; cleans a stale pid file and socket only when their process is gone.
 import errno
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -17,10 +18,12 @@ from bootstrap.sitefile import current_user
 
 log = logging.getLogger(__name__)
 
+CONFIG_NAME = re.compile(r"^supervisord-(.+)\.conf$")
+
 START_TIMEOUT = 60
 ALIVE_GRACE = 10
 # How long a supervisord without its socket may take to finish exiting.
-EXIT_GRACE = 3
+EXIT_GRACE = 5
 POLL = 0.1
 # Asking whether a supervisord answers over its socket is cheap: ask often.
 ANSWER_POLL = 0.005
@@ -82,6 +85,24 @@ def _running_config(layout, instance):
         if pid != os.getpid() and any(arg.endswith("supervisord") for arg in argv):
             return pid
     return None
+
+
+def supervisords_under(root):
+    """Return {instance: pid} of supervisords running configs of install directory root.
+
+    Found by command line alone, for when the directory (site.toml, pid files,
+    sockets) was removed under them.
+    """
+    found = {}
+    for pid in procfs.pids():
+        argv = procfs.strings(pid, "cmdline") or []
+        if not any(os.path.basename(arg) == "supervisord" for arg in argv[:6]):
+            continue
+        for flag, path in zip(argv, argv[1:]):
+            match = CONFIG_NAME.match(os.path.basename(path))
+            if flag == "-c" and match and os.path.dirname(path) == str(root):
+                found[match.group(1)] = pid
+    return found
 
 
 def clear_stale(layout, instance):

@@ -38,12 +38,20 @@ def fetch_statuses(layout, names):
     """Return {instance: list of process infos, or Unreachable}."""
     result = {}
     for name in names:
+        # Asking a stopped supervisord would only wait out the answer timeout.
+        stopped = instances.stopped_text(layout, name)
+        if stopped is not None:
+            result[name] = Unreachable(stopped, EXIT_UNREACHABLE)
+            continue
         try:
             result[name] = rpc.server_proxy(layout, name).supervisor.getAllProcessInfo()
         except xmlrpc.client.ProtocolError as exc:
-            text = ("Server requires authentication" + why(layout, name, silence.KEY)
-                    if exc.errcode == 401 else f"{exc.errcode} {exc.errmsg}")
-            result[name] = Unreachable(text, EXIT_FAILED)
+            if exc.errcode == 401:
+                # supervisorctl's words, and what they mean here.
+                text = "Server requires authentication" + why(layout, name, silence.KEY)
+                result[name] = Unreachable(text, EXIT_UNREACHABLE)
+            else:
+                result[name] = Unreachable(f"{exc.errcode} {exc.errmsg}", EXIT_FAILED)
         except rpc.unreachable_errors() as exc:
             result[name] = unreachable(layout, name, exc)
     return result
@@ -190,6 +198,10 @@ def ctl_argv(layout, instance, args):
 
 def ctl(layout, instance, args):
     """Run supervisorctl against instance on our terminal; return its exit status."""
+    # supervisorctl would wait on a stopped supervisord for as long as it stays stopped.
+    stopped = instances.stopped_text(layout, instance)
+    if stopped is not None:
+        raise BootstrapError(stopped, EXIT_UNREACHABLE)
     return proc.run_attached(ctl_argv(layout, instance, list(args)))
 
 

@@ -81,7 +81,7 @@ def top_processes(marked):
 
 def _is_supervisord(pid):
     argv = procfs.strings(pid, "cmdline") or []
-    return any(os.path.basename(arg) == "supervisord" for arg in argv[:3])
+    return any(os.path.basename(arg) == "supervisord" for arg in argv[:6])
 
 
 def program_options(site, instance, program):

@@ -31,6 +31,7 @@ def answer(root, chosen):
 def status_text(root, chosen):
     """Return (status text, exit status) as mirror.status has them for every program."""
     names = instance_names(root, chosen)
+    refuse_stopped(root, names)
     answers = ask_all(root, names)
     width = max(len(name) for name in names)
     parts, codes = [], []
@@ -54,6 +55,20 @@ def instance_names(root, chosen):
     if chosen not in names:
         raise NotQuick(f"no instance {chosen}")
     return [chosen]
+
+
+def refuse_stopped(root, names):
+    """Leave it to cli if a supervisord is stopped (SIGSTOP): asking would wait in vain."""
+    for name in names:
+        try:
+            with open(os.path.join(root, "run", f"supervisord-{name}.pid"), "rb") as fh:
+                pid = int(fh.read())
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            continue
+        if state in (b"T", b"t"):
+            raise NotQuick(f"supervisord of instance {name} is stopped")
 
 
 def ask_all(root, names):

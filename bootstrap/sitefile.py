@@ -12,7 +12,7 @@ import re
 from bootstrap.errors import EXIT_USAGE, BootstrapError
 from bootstrap.paths import default_install_dir
 from bootstrap.sitecheck import (
-    PROGRAM_OPTIONS, check_command, check_environment, check_inet, check_keys,
+    PLACEHOLDER_RE, PROGRAM_OPTIONS, check_command, check_environment, check_inet, check_keys,
     check_locale_text, check_name, check_option, check_placeholders, check_ports_apart,
     check_type, fail, value_problem,
 )
@@ -101,6 +101,11 @@ def _install_dir(override, raw, deployment, source):
     check_type(target, str, source, "install_dir")
     if not target.strip():
         raise _fail(source, "install_dir: must not be empty")
+    if override is None:
+        for word in PLACEHOLDER_RE.findall(target):
+            if word != "deployment":
+                raise _fail(source, f'install_dir: "{{{word}}}" is not a placeholder here; '
+                                    "install_dir knows only {deployment}")
     target = _expand(target, {"deployment": deployment})
     # --install-dir is relative to where it is typed; a site file's value would be
     # relative to wherever the tool happens to run, so it must be absolute.

@@ -54,10 +54,12 @@ def running_builds(layout, names):
     """
     import xmlrpc.client
 
-    from bootstrap import rpc
+    from bootstrap import instances, rpc
 
     found = {}
     for name in names:
+        if instances.stopped_text(layout, name) is not None:
+            continue  # stopped (SIGSTOP): asking would wait out the answer timeout
         try:
             proxy = rpc.server_proxy(layout, name)
             pid = proxy.supervisor.getPID()

@@ -115,7 +115,10 @@ def test_a_hung_supervisord_is_reported_and_never_waited_on(tool, install_dir):
     env = dict(tool.env, JAWS_BOOTSTRAP_ANSWER_TIMEOUT="1")
     os.kill(pid, signal.SIGSTOP)
     try:
+        began = time.monotonic()
         status = tool.run("--install-dir", install_dir, "status", env=env, timeout=60)
+        status_took = time.monotonic() - began
+        ctl = tool.run("--install-dir", install_dir, "ctl", "jtm", "status", timeout=60)
         restart = tool.run("--install-dir", install_dir, "restart", "all", env=env, timeout=60)
         down = tool.run("--install-dir", install_dir, "down", "jtm", env=env, timeout=60)
         began = time.monotonic()
@@ -126,7 +129,9 @@ def test_a_hung_supervisord_is_reported_and_never_waited_on(tool, install_dir):
 
     assert status.returncode == 4
     assert status.stdout.count(" RUNNING ") == 2
-    assert "does not answer within 1s" in status.stderr
+    assert f"jtm   supervisord of instance jtm (pid {pid}) is stopped" in status.stderr
+    assert status_took < 1  # read from /proc: not even the 1 s answer timeout
+    assert ctl.returncode == 4 and f"'kill -CONT {pid}'" in ctl.stderr
     assert restart.returncode == 4, restart.stderr
     assert restart.stdout.count("jaws-example:") == 4  # jaws's two, stopped and started
     assert (f"jtm   error: supervisord of instance jtm (pid {pid}) is stopped (SIGSTOP or a "

@@ -63,6 +63,22 @@ def test_up_after_run_was_removed_starts_no_second_supervisord(tool, install_dir
     assert not any(pid_alive(p) for p in programs.values())
 
 
+def test_a_removed_install_dir_names_the_supervisords_still_running_from_it(tool,
+                                                                            install_dir):
+    deployed_example(tool, install_dir)
+    pids = {name: supervisords_running(install_dir, name)[0] for name in ("jaws", "jtm")}
+    shutil.rmtree(str(install_dir))
+
+    status = tool.run("--install-dir", install_dir, "status")
+    down = tool.run("--install-dir", install_dir, "down")
+
+    for result in (status, down):
+        assert result.returncode == 4, result.stderr
+        assert (f"no install here, yet supervisords started from it still run: jaws (pid "
+                f"{pids['jaws']}), jtm (pid {pids['jtm']})") in result.stderr
+        assert f"'kill {pids['jaws']} {pids['jtm']}' stops them" in result.stderr
+
+
 def test_a_supervisord_refusing_a_rotated_key_is_named_and_down_stops_it(tool, install_dir):
     deployed_example(tool, install_dir)
     pid = supervisords_running(install_dir, "jtm")[0]
@@ -73,7 +89,7 @@ def test_a_supervisord_refusing_a_rotated_key_is_named_and_down_stops_it(tool, i
     status = tool.run("--install-dir", install_dir, "status")
     down = tool.run("--install-dir", install_dir, "down")
 
-    assert status.returncode == 1 and status.stdout.count(" RUNNING ") == 2
+    assert status.returncode == 4 and status.stdout.count(" RUNNING ") == 2
     assert ("jtm   Server requires authentication: supervisord of instance jtm (pid "
             f"{pid}) refuses the key") in status.stderr
     refused = (f"supervisord of instance jtm (pid {pid}) refuses the key in "
