@@ -132,9 +132,16 @@ def up(site, layout, names, timeout=START_TIMEOUT, report=None, strict=True):
     start leaves the others running, and the error names it.
     """
     report = report or _stderr
-    started, foreign = [], []
+    started, foreign, unreachable = [], [], []
     for name in names:
-        if _is_running(site, layout, name, report):
+        try:
+            if _is_running(site, layout, name, report):
+                continue
+        except BootstrapError as exc:
+            # Named at the end, once the others are up.
+            if exc.status != EXIT_UNREACHABLE:
+                raise
+            unreachable.append(str(exc))
             continue
         if owner_mismatch(site, name) is not None:
             foreign.append(name)
@@ -144,7 +151,10 @@ def up(site, layout, names, timeout=START_TIMEOUT, report=None, strict=True):
     _restore_directories(site, layout, started, report)
     for name in started:
         _stop_orphans(site, layout, name, report)
-    _launch(layout, started, timeout, report)
+    failures = _launch(layout, started, timeout, report)
+    if unreachable or failures:
+        raise BootstrapError("; ".join(unreachable + failures),
+                             EXIT_UNREACHABLE if unreachable else EXIT_FAILED)
     texts = [other_account_text(site, layout, name) for name in foreign]
     if texts and strict:
         raise BootstrapError("; ".join(texts))
@@ -166,7 +176,7 @@ def _refuse_busy_ports(site, layout, names):
 
 
 def _launch(layout, names, timeout, report):
-    """Start names' supervisords side by side; raise naming those that failed."""
+    """Start names' supervisords side by side; return why each that failed did."""
     # Side by side: each supervisord takes a few tenths of a second to get going.
     launched = {name: launch_supervisord(layout, name) for name in names}
     failures = []
@@ -178,8 +188,7 @@ def _launch(layout, names, timeout, report):
             failures.append(str(exc))
             continue
         report(f"{name}: started (pid {read_pid(layout, name)})")
-    if failures:
-        raise BootstrapError("; ".join(failures))
+    return failures
 
 
 def other_account_text(site, layout, instance):

@@ -51,6 +51,8 @@ def test_up_after_run_was_removed_starts_no_second_supervisord(tool, install_dir
     assert (f"supervisord of instance jaws (pid {pid}) runs, but its socket "
             f"{install_dir}/run/supervisord-jaws.sock was removed") in up.stderr
     assert "'down' stops it by its pid" in up.stderr and f"'kill -HUP {pid}'" in up.stderr
+    # Both named in one go, not the first alone.
+    assert f"supervisord of instance jtm (pid {first['jtm'][0]}) runs, but" in up.stderr
     assert again == first and all(len(pids) == 1 for pids in first.values())
     assert status.returncode == 4
     assert (f"jaws  unix://{install_dir}/run/supervisord-jaws.sock no such file: supervisord "
