@@ -43,7 +43,7 @@ SUPERVISORD_MODULES = (
 # The quick status: compiled once here, its modules load from bytecode on every
 # call, even for operators whose environment says PYTHONDONTWRITEBYTECODE.
 STATUS_MODULES = (
-    "bootstrap/errors.py", "bootstrap/quick.py", "bootstrap/quickcall.py",
+    "bootstrap/errors.py", "bootstrap/procfs.py", "bootstrap/quick.py", "bootstrap/quickcall.py",
     "bootstrap/siteindex.py", "bootstrap/statusline.py",
 )
 

@@ -18,9 +18,11 @@ COMMAND_SHOWN = 60
 
 
 def split_inet(inet):
-    """Return (host, port) of an inet setting, "HOST:PORT" or "[V6]:PORT"."""
-    host, _, port = inet.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    """Return (host, port number) of a checked inet setting; no host is every address."""
+    from bootstrap.sitecheck import split_inet as split
+
+    host, _, port = split(inet)
+    return host or "0.0.0.0", int(port)
 
 
 def problem(host, port):

@@ -11,6 +11,7 @@ again and says why. Never writes a file.
 import json
 import os
 
+from bootstrap import procfs
 from bootstrap.errors import EXIT_NOT_RUNNING, EXIT_OK, worst
 from bootstrap.quickcall import NotQuick, read_answer, send_request
 from bootstrap.siteindex import SITE_INDEX, file_signature
@@ -63,11 +64,9 @@ def refuse_stopped(root, names):
         try:
             with open(os.path.join(root, "run", f"supervisord-{name}.pid"), "rb") as fh:
                 pid = int(fh.read())
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                state = fh.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             continue
-        if state in (b"T", b"t"):
+        if procfs.state(pid) in ("T", "t"):
             raise NotQuick(f"supervisord of instance {name} is stopped")
 
 

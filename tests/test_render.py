@@ -26,19 +26,7 @@ AWKWARD = [
 
 def parse_back(tmp_path, programs):
     """Render a one-instance site with programs; return supervisor's process configs."""
-    from supervisor.options import ServerOptions
-
-    raw = {"deployment": "t", "install_dir": str(tmp_path / "inst"),
-           "instances": {"jaws": {"programs": programs}}}
-    site = sitefile.resolve_site(raw, "test.toml")
-    layout = Layout(site["install_dir"])
-    for directory in (layout.root, layout.run, layout.program_logs("jaws")):
-        directory.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "supervisord-jaws.conf"
-    path.write_text(render.render_instance(site, "jaws", layout, "k" * 20), encoding="utf-8")
-    options = ServerOptions()
-    options.configfile = str(path)
-    options.process_config(do_usage=False)
+    options, _ = parse_site(tmp_path, tmp_path / "inst", programs)
     return {p.name: p for g in options.process_group_configs for p in g.process_configs}
 
 
