@@ -79,12 +79,8 @@ def _running_config(layout, instance):
     A cleaner of /tmp may remove run/ under a running supervisord; without this,
     up would start a second one beside it and every program would run twice.
     """
-    config = str(layout.config(instance))
-    for pid in procfs.with_arguments("-c", config):
-        argv = procfs.strings(pid, "cmdline") or []
-        if pid != os.getpid() and any(arg.endswith("supervisord") for arg in argv):
-            return pid
-    return None
+    pid = supervisords_under(layout.root).get(instance)
+    return None if pid == os.getpid() else pid
 
 
 def supervisords_under(root):

@@ -46,16 +46,6 @@ def _stat(pid):
         return None
 
 
-def with_arguments(first, second):
-    """Return the pids whose command line holds first followed by second."""
-    found = []
-    for pid in pids():
-        argv = strings(pid, "cmdline")
-        if argv and any(a == first and b == second for a, b in zip(argv, argv[1:])):
-            found.append(pid)
-    return found
-
-
 def ancestors(pid):
     """Return pid and its parents' pids up to, not including, init."""
     chain = []
