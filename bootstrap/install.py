@@ -78,10 +78,11 @@ class InstallLock:
         try:
             # Another account's lock file: flock needs no write access.
             return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except PermissionError:
+        except (PermissionError, FileNotFoundError):
+            # Missing too: the directory would not let this account create it.
             if not self.optional:
-                raise BootstrapError(f"{self.path}: this account may not open the "
-                                     "install directory's lock") from None
+                raise BootstrapError(f"{self.path}: this account may not open or create "
+                                     "the install directory's lock") from None
         # An instance account outside the lock file's group starting its own
         # instance: it goes on unserialised, as it cannot wait for the owner's.
         log.info("%s: not ours to open; going on without it", self.path)

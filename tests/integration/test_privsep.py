@@ -265,6 +265,20 @@ def test_instance_account_downs_its_own_when_the_others_supervisord_was_killed(
     assert (deployed / "run" / "supervisord-jaws.pid").exists()
 
 
+def test_instance_account_starts_its_own_without_a_lock_file_it_could_make(accounts,
+                                                                         deployed, tool):
+    (deployed / ".lock").unlink()
+
+    down = tool_as(accounts.jtm, deployed, "down", "jtm")
+    up = tool_as(accounts.jtm, deployed, "up", "jtm")
+    tool.track_install_pids()
+
+    assert down.returncode == 0, down.stderr
+    assert up.returncode == 0, up.stderr
+    assert "jtm: started" in up.stderr
+    assert not (deployed / ".lock").exists()
+
+
 def test_instance_account_is_told_who_starts_the_other(accounts, deployed):
     # jtm's account is in the control group: it may stop jaws, not start it.
     down = tool_as(accounts.jtm, deployed, "down", "jaws")
